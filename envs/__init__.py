@@ -1,0 +1,104 @@
+"""physground's task suite: six MuJoCo tasks in one shared visual world, as gymnasium envs.
+
+Importing this package chooses MuJoCo's GL backend (EGL, else OSMesa) before MuJoCo loads and
+registers every task as ``physground/<Name>-v0``::
+
+    import gymnasium as gym
+    import envs  # noqa: F401  (registers the ids)
+    env = gym.make("physground/TowerStability-v0", scene={"image_size": 224})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envs.gl import configure_gl_backend
+
+configure_gl_backend()
+
+import gymnasium as gym  # noqa: E402
+
+from envs.base import PhysicsTaskEnv, TaskConfig, YesNoTaskEnv  # noqa: E402
+from envs.block_removal import BlockRemovalConfig, BlockRemovalEnv  # noqa: E402
+from envs.catch import CatchConfig, CatchEnv  # noqa: E402
+from envs.push import PushConfig, PushEnv  # noqa: E402
+from envs.roll_off import RollOffConfig, RollOffEnv  # noqa: E402
+from envs.scene import SceneConfig  # noqa: E402
+from envs.tower_build import TowerBuildConfig, TowerBuildEnv  # noqa: E402
+from envs.tower_stability import TowerStabilityConfig, TowerStabilityEnv  # noqa: E402
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A registered task: its gymnasium id, class and episode limit."""
+
+    name: str
+    env_id: str
+    env_class: type[PhysicsTaskEnv]
+    max_episode_steps: int
+
+    @property
+    def is_yes_no(self) -> bool:
+        """True for one-step yes/no questions."""
+        return issubclass(self.env_class, YesNoTaskEnv)
+
+
+def _spec(env_class: type[PhysicsTaskEnv], max_episode_steps: int) -> TaskSpec:
+    return TaskSpec(env_class.task_name, f"physground/{env_class.task_name}-v0", env_class, max_episode_steps)
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec(TowerStabilityEnv, 1),
+        _spec(TowerBuildEnv, 3),  # terminates itself after `attempts` (1 by default, 3 in the variant)
+        _spec(BlockRemovalEnv, 1),
+        _spec(RollOffEnv, 1),
+        _spec(CatchEnv, 40),
+        _spec(PushEnv, 1),
+    )
+}
+"""Every task by name, in the order of the paper's family (stability first)."""
+
+for _spec_entry in TASKS.values():
+    if _spec_entry.env_id not in gym.registry:
+        gym.register(
+            id=_spec_entry.env_id,
+            entry_point=f"{_spec_entry.env_class.__module__}:{_spec_entry.env_class.__name__}",
+            max_episode_steps=_spec_entry.max_episode_steps,
+        )
+
+
+def task_spec(name_or_id: str) -> TaskSpec:
+    """Look a task up by name ("TowerStability") or id ("physground/TowerStability-v0").
+
+    Raises:
+        ValueError: Unknown task, listing the valid names.
+    """
+    for spec in TASKS.values():
+        if name_or_id in (spec.name, spec.env_id):
+            return spec
+    raise ValueError(f"unknown task {name_or_id!r}; valid: {', '.join(TASKS)}")
+
+
+__all__ = [
+    "TASKS",
+    "TaskSpec",
+    "task_spec",
+    "PhysicsTaskEnv",
+    "YesNoTaskEnv",
+    "TaskConfig",
+    "SceneConfig",
+    "TowerStabilityEnv",
+    "TowerStabilityConfig",
+    "TowerBuildEnv",
+    "TowerBuildConfig",
+    "BlockRemovalEnv",
+    "BlockRemovalConfig",
+    "RollOffEnv",
+    "RollOffConfig",
+    "CatchEnv",
+    "CatchConfig",
+    "PushEnv",
+    "PushConfig",
+]

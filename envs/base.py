@@ -1,0 +1,414 @@
+"""Shared machinery of the physground tasks: configs, the gymnasium plumbing, answer parsing.
+
+Every task is a :class:`PhysicsTaskEnv`. Its labels and rewards come from one mechanism:
+
+    scene --counterfactual(scene, action)--> imagined start --MuJoCo--> end state
+          --events(start, end)--> outcome dict --> label / reward
+
+``counterfactual`` and ``events`` work on plain scene dicts, so a learned model's rollout can be
+scored exactly as MuJoCo's is. They are the tasks' *symbolic semantics*: explicit prior
+knowledge that a hybrid agent may use (and that results must disclose).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.scene import TIMESTEP, Scene, SceneConfig, World
+
+PROMPT_CHARSET = frozenset(string.ascii_letters + string.digits + " .,;:!?'\"-+()=/%\n")
+"""Characters a prompt may contain (the ``Text`` space's charset)."""
+PROMPT_MAX_LENGTH = 400
+FRAME_PERIOD = 0.05
+"""Seconds of simulated time between recorded frames (20 frames/s GIFs)."""
+STOP_CHECK_PERIOD = 0.1
+"""Seconds of simulated time between checks whether a rollout's outcome is settled."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Configs
+# ----------------------------------------------------------------------------------------------
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high is not None and value > high):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
+
+
+def check_float(name: str, value: Any, low: float, high: float | None = None) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite number in [low, high]."""
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < low or (high is not None and value > high):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be a number in {bound}, got {value!r}")
+
+
+def check_range(name: str, value: Any, low: float, high: float) -> None:
+    """Raise ``ValueError`` unless ``value`` is a (min, max) pair within [low, high], min <= max."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a (min, max) pair, got {value!r}")
+    check_float(f"{name}[0]", value[0], low, high)
+    check_float(f"{name}[1]", value[1], low, high)
+    if value[0] > value[1]:
+        raise ValueError(f"{name} must have min <= max, got {value!r}")
+
+
+def check_choices(name: str, values: Any, valid: Any) -> None:
+    """Raise ``ValueError`` naming the first entry of ``values`` that is not in ``valid``."""
+    if isinstance(values, str) or not isinstance(values, (tuple, list)) or not values:
+        raise ValueError(f"{name} must be a non-empty list, got {values!r}")
+    for v in values:
+        if v not in valid:
+            raise ValueError(f"{name} has unknown value {v!r}; valid: {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Fields every task shares.
+
+    Attributes:
+        scene: Look and rendering of the shared world (a ``SceneConfig`` or a dict of its fields).
+        invalid_answer_reward: Reward for a free-text answer that ``parse_answer`` cannot read.
+    """
+
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    invalid_answer_reward: float = -1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scene", SceneConfig.from_value(self.scene))
+        check_float("invalid_answer_reward", self.invalid_answer_reward, -100.0, 100.0)
+        self.validate()
+
+    def validate(self) -> None:
+        """Task-specific checks; raise ``ValueError`` naming the bad field."""
+
+
+def build_config(config_class: type[TaskConfig], config: TaskConfig | dict[str, Any] | None, overrides: dict[str, Any]) -> TaskConfig:
+    """Merge a base config (instance, dict or None) with keyword overrides, validating both.
+
+    Raises:
+        ValueError: An unknown option (naming it and the valid ones) or a bad value.
+    """
+    valid = [f.name for f in fields(config_class)]
+    base = {} if config is None else config if isinstance(config, dict) else None
+    if base is None:
+        if not isinstance(config, config_class):
+            raise ValueError(f"config must be a {config_class.__name__} or a dict, got {type(config).__name__}")
+        merged_from = config
+    else:
+        merged_from = None
+    values = {**(base or {}), **overrides}
+    unknown = [k for k in values if k not in valid]
+    if unknown:
+        raise ValueError(f"unknown option {unknown[0]!r} for {config_class.__name__}; valid: {', '.join(valid)}")
+    if merged_from is not None:
+        return replace(merged_from, **values)
+    return config_class(**values)
+
+
+# ----------------------------------------------------------------------------------------------
+# Answer parsing
+# ----------------------------------------------------------------------------------------------
+
+
+def parse_word_answer(text: Any, words: dict[str, int]) -> int | None:
+    """Index of the first answer word found in free text, or None.
+
+    Matching is case-insensitive on whole words; multi-word answers ("move left") may be keys.
+    The earliest match in the text wins, so "No, it will not fall. Yes..." reads as "no".
+
+    Args:
+        text: What an agent answered.
+        words: Accepted word (lower case) -> action index.
+    """
+    if not isinstance(text, str):
+        return None
+    lowered = text.lower()
+    best: tuple[int, int] | None = None
+    for word, index in words.items():
+        match = re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", lowered)
+        if match and (best is None or match.start() < best[0]):
+            best = (match.start(), index)
+    return None if best is None else best[1]
+
+
+def parse_integer_answer(text: Any, values: list[int]) -> int | None:
+    """Index into ``values`` of the first integer in ``text`` (signs allowed), or None.
+
+    "+2", "2", "offset -3", "x = -1." parse; a number outside ``values`` or a decimal
+    ("1.5") gives None rather than a guess.
+    """
+    if not isinstance(text, str):
+        return None
+    match = re.search(r"(?<![\w.])([+-]?\d+)(?!\w|\.\d)", text)
+    if not match:
+        return None
+    number = int(match.group(1))
+    return values.index(number) if number in values else None
+
+
+# ----------------------------------------------------------------------------------------------
+# The environment base class
+# ----------------------------------------------------------------------------------------------
+
+
+class PhysicsTaskEnv(gym.Env):
+    """Base class of every physground task (see the module docstring for the label mechanism).
+
+    Subclasses set ``task_name``, ``config_class`` and ``action_names`` and implement
+    ``_sample_scene``, ``counterfactual``, ``events`` and the reset/step logic.
+
+    Observation: ``{"image": uint8 (H, W, 3), "prompt": str}``. Action: ``Discrete(n)``; ``step``
+    also accepts a free-text answer (``str``), parsed with ``parse_answer``; unparseable text
+    earns ``config.invalid_answer_reward``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": round(1 / FRAME_PERIOD)}
+    task_name: ClassVar[str] = ""
+    config_class: ClassVar[type[TaskConfig]] = TaskConfig
+    sim_seconds_default: ClassVar[float] = 3.0
+
+    def __init__(self, config: TaskConfig | dict[str, Any] | None = None, render_mode: str | None = None, **overrides: Any) -> None:
+        self.config = build_config(self.config_class, config, overrides)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.world = World(self.config.scene)
+        self.action_names: tuple[str, ...] = self._make_action_names()
+        size = self.config.scene.image_size
+        self.action_space = spaces.Discrete(len(self.action_names))
+        self.observation_space = spaces.Dict(
+            {
+                "image": spaces.Box(0, 255, (size, size, 3), np.uint8),
+                "prompt": spaces.Text(max_length=PROMPT_MAX_LENGTH, min_length=1, charset=PROMPT_CHARSET),
+            }
+        )
+        self.record_frames = False
+        self.frames: list[np.ndarray] = []
+        self._scene: Scene | None = None
+        self._prompt = ""
+
+    # -- to implement -----------------------------------------------------------------------
+
+    def _make_action_names(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
+        """The scene to imagine: the prompt's hypothetical and ``action``'s effect applied.
+
+        Works on plain scene dicts (the ``info["scene"]`` format) and never touches the world.
+        """
+        raise NotImplementedError
+
+    def events(self, before: Scene, after: Scene) -> dict[str, Any]:
+        """The outcomes that decide the reward, read from a rollout's start and end scenes."""
+        raise NotImplementedError
+
+    # -- public helpers ---------------------------------------------------------------------
+
+    @property
+    def prompt(self) -> str:
+        """The current question."""
+        return self._prompt
+
+    def scene_graph(self) -> Scene:
+        """The current ground-truth scene: the node data ``perception.SceneGraph.from_scene`` reads.
+
+        (``envs`` imports nothing from ``perception``; relations are derived there.)
+        """
+        if self._scene is None:
+            raise RuntimeError("call reset() before scene_graph()")
+        return self._scene
+
+    def parse_answer(self, text: str) -> int | None:
+        """Action index of a free-text answer, or None when it names no action."""
+        return parse_word_answer(text, {name.lower(): i for i, name in enumerate(self.action_names)})
+
+    def render(self) -> np.ndarray | None:
+        """The front camera's current view (``render_mode="rgb_array"``), shape (H, W, 3)."""
+        if self.render_mode != "rgb_array":
+            return None
+        return self.world.render()
+
+    def close(self) -> None:
+        self.world.close()
+
+    # -- machinery for subclasses -------------------------------------------------------------
+
+    def _observation(self) -> dict[str, Any]:
+        return {"image": self.world.render(), "prompt": self._prompt}
+
+    def _set_prompt(self, prompt: str) -> None:
+        bad = sorted(set(prompt) - PROMPT_CHARSET)
+        if bad or not 0 < len(prompt) <= PROMPT_MAX_LENGTH:
+            raise ValueError(f"prompt {prompt!r} has characters outside the charset or a bad length: {bad}")
+        self._prompt = prompt
+
+    def _begin_episode(self, seed: int | None) -> None:
+        super().reset(seed=seed)
+        # Always drawn, so a seed gives the same scene with domain randomisation on or off.
+        appearance_seed = int(self.np_random.integers(2**63))
+        if self.config.scene.domain_randomization:
+            self.world.randomize_appearance(np.random.default_rng(appearance_seed))
+        else:
+            self.world.reset_appearance()
+        self.frames = []
+
+    def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:
+        """A cheap check, called every ``STOP_CHECK_PERIOD`` of simulated time, that ends a rollout early
+        once its outcome is settled (a block has fallen, the ball is off the platform ...)."""
+        return None
+
+    def _sim_seconds(self) -> float:
+        return float(getattr(self.config, "sim_seconds", self.sim_seconds_default))
+
+    def simulate(self, start: Scene, seconds: float | None = None, record: bool = False, early_stop: bool = False) -> Scene:
+        """Load ``start`` into MuJoCo, simulate, and return the end scene.
+
+        Args:
+            start: Scene at the start of the rollout.
+            seconds: Simulated duration (defaults to the task's ``sim_seconds``).
+            record: Append a frame every ``FRAME_PERIOD`` to ``self.frames``.
+            early_stop: End as soon as ``_stop_condition`` says the outcome is settled (outcomes
+                are "within ``seconds``", so this gives the same events, sooner).
+        """
+        seconds = self._sim_seconds() if seconds is None else seconds
+        stop = self._stop_condition(start) if early_stop else None
+        self.world.load(start)
+        if record:
+            self.frames.append(self.world.render())
+        total = int(round(seconds / TIMESTEP))
+        chunk = int(round((FRAME_PERIOD if record else STOP_CHECK_PERIOD) / TIMESTEP))
+        done = 0
+        while done < total:
+            n = min(chunk, total - done)
+            self.world.step(n)
+            done += n
+            if record:
+                self.frames.append(self.world.render())
+            if stop is not None and stop():
+                break
+        return self.world.read(start)
+
+    def outcome(self, scene: Scene, action: int | None, early_stop: bool = True, record: bool = False) -> tuple[Scene, Scene, dict[str, Any]]:
+        """Simulate ``action`` from ``scene``: (imagined start, end scene, events)."""
+        start = self.counterfactual(scene, action)
+        end = self.simulate(start, record=record, early_stop=early_stop)
+        return start, end, self.events(start, end)
+
+    def _action_index(self, action: Any) -> int | None:
+        """Action index from an int-like or free-text action; None for unparseable text."""
+        if isinstance(action, str):
+            return self.parse_answer(action)
+        if isinstance(action, np.ndarray) and action.shape == ():
+            action = action.item()
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+            raise ValueError(f"action must be an integer in [0, {self.action_space.n - 1}] or an answer string, got {action!r}")
+        if not 0 <= int(action) < self.action_space.n:
+            raise ValueError(f"action {int(action)} is out of range [0, {self.action_space.n - 1}] ({', '.join(self.action_names)})")
+        return int(action)
+
+    def _require_reset(self) -> Scene:
+        if self._scene is None:
+            raise RuntimeError("call reset() before step()")
+        return self._scene
+
+
+@dataclass(frozen=True)
+class YesNoConfig(TaskConfig):
+    """Fields shared by yes/no questions.
+
+    Attributes:
+        balanced: Draw the answer first (50/50 from the env's RNG) and resample scenes until the
+            simulated outcome matches it, so both answers are equally frequent.
+        max_tries: Scenes drawn at most per reset when ``balanced``.
+        reward_correct: Reward for the right answer.
+        reward_wrong: Reward for the wrong answer.
+    """
+
+    balanced: bool = True
+    max_tries: int = 500
+    reward_correct: float = 1.0
+    reward_wrong: float = 0.0
+
+    def validate(self) -> None:
+        check_int("max_tries", self.max_tries, 1)
+        check_float("reward_correct", self.reward_correct, -100.0, 100.0)
+        check_float("reward_wrong", self.reward_wrong, -100.0, 100.0)
+
+
+class YesNoTaskEnv(PhysicsTaskEnv):
+    """A one-step yes/no question about a simulated outcome.
+
+    Reset draws a scene and simulates what the question asks about (``events(...)["asked"]``); the
+    answer "yes" means that event happens. Step scores the answer and shows the outcome.
+
+    Info at reset: ``scene``, ``label`` (index of the right answer), ``answer`` (its word).
+    Info at step: ``scene`` (end state), ``events``, ``label``, ``correct``, ``is_success`` and the
+    reward components ``reward_answer`` / ``reward_invalid`` (they sum to the reward).
+    """
+
+    config_class: ClassVar[type[TaskConfig]] = YesNoConfig
+    YES: ClassVar[int] = 0
+    NO: ClassVar[int] = 1
+
+    def _make_action_names(self) -> tuple[str, ...]:
+        return ("yes", "no")
+
+    def parse_answer(self, text: str) -> int | None:
+        """"yes"/"no" (whole words, any case, first one wins); anything else is None."""
+        return parse_word_answer(text, {"yes": self.YES, "no": self.NO})
+
+    def _sample_scene(self) -> Scene:
+        raise NotImplementedError
+
+    def _question(self, scene: Scene) -> str:
+        raise NotImplementedError
+
+    def _accept(self, scene: Scene, happens: bool) -> bool:
+        """Further conditions on a drawn scene (e.g. the tower stands before the question)."""
+        return True
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        self._begin_episode(seed)
+        cfg = self.config
+        want = bool(self.np_random.random() < 0.5) if cfg.balanced else None
+        for _ in range(cfg.max_tries):
+            scene = self._sample_scene()
+            start, end, events = self.outcome(scene, None)
+            happens = bool(events[events["asked"]])
+            if (want is None or happens == want) and self._accept(scene, happens):
+                break
+        else:
+            raise RuntimeError(f"{self.task_name}: no scene with answer {'yes' if want else 'no'} in {cfg.max_tries} draws")
+        self._scene = scene
+        self._label = self.YES if happens else self.NO
+        self._set_prompt(self._question(scene))
+        self.world.load(scene)
+        info = {"scene": scene, "label": self._label, "answer": self.action_names[self._label]}
+        return self._observation(), info
+
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        scene = self._require_reset()
+        index = self._action_index(action)
+        # The full-length rollout, for the outcome image and the end scene (reset stopped early).
+        self.frames = []
+        _, end, events = self.outcome(scene, None, early_stop=False, record=self.record_frames)
+        info: dict[str, Any] = {"scene": end, "events": events, "label": self._label}
+        if index is None:
+            reward = float(self.config.invalid_answer_reward)
+            info.update(correct=False, is_success=False, invalid_answer=True, reward_answer=0.0, reward_invalid=reward)
+        else:
+            correct = index == self._label
+            reward = float(self.config.reward_correct if correct else self.config.reward_wrong)
+            info.update(correct=correct, is_success=correct, invalid_answer=False, reward_answer=reward, reward_invalid=0.0)
+        return self._observation(), reward, True, False, info

@@ -1,0 +1,117 @@
+"""BlockRemoval: if the red block is removed, will the tower fall?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from envs.base import TaskConfig, check_float
+from envs.scene import BLOCK_SIZE, COLOURS, Scene, copy_scene, find_object, new_scene
+from envs.towers import TowerQuestionConfig, TowerQuestionEnv, distinct_colours, sample_tower, static_margin, tower_fall_events, tower_ids
+
+REMOVED_COLOUR = "red"
+
+
+@dataclass(frozen=True)
+class BlockRemovalConfig(TowerQuestionConfig):
+    """Options of BlockRemoval (see ``TowerQuestionConfig``; towers of 3-6 blocks).
+
+    Attributes:
+        colours: Palette colours of the other blocks (distinct; never red).
+        same_side_probability: Chance that the red block and the block on it are drawn leaning the
+            same way (offsets of one sign, 0.15-0.5 block sizes each): the towers whose fall after
+            the removal is in question. Otherwise offsets are uniform. This only shapes the
+            proposal; every label still comes from simulation.
+    """
+
+    fewest_blocks_allowed: ClassVar[int] = 3  # the red block, one below or above it, one on top
+    distinct_colours_needed_below_max: ClassVar[int] = 1  # the red block brings its own colour
+
+    min_blocks: int = 3
+    colours: tuple[str, ...] = tuple(c for c in COLOURS if c != REMOVED_COLOUR)
+    same_side_probability: float = 0.7
+
+    def validate(self) -> None:
+        super().validate()
+        check_float("same_side_probability", self.same_side_probability, 0.0, 1.0)
+        if REMOVED_COLOUR in self.colours:
+            raise ValueError(f"colours must not contain {REMOVED_COLOUR!r}: it marks the block to remove")
+
+
+class BlockRemovalEnv(TowerQuestionEnv):
+    """## Description
+    A standing tower of 3-6 cubes contains one red cube (never the top one). The question: "If the
+    red block is removed, will the tower fall?" The answer comes from simulating the tower with the
+    red block taken out: the blocks above drop by one block size, and the tower has fallen if any
+    block ends more than half a block size from where it should rest within 3 s.
+
+    ## Observation
+    ``{"image": (H, W, 3) uint8 front view (red block in place), "prompt": str}``
+
+    ## Actions
+    ``Discrete(2)``: 0 = "yes", 1 = "no". ``step`` also takes free text.
+
+    ## Reward
+    ``reward_correct`` (1) / ``reward_wrong`` (0) / ``invalid_answer_reward`` (-1). One step.
+
+    ## Ground truth
+    ``info["scene"]``, ``info["label"]``; at step ``info["events"]`` (``any_fell`` ...) and the end
+    scene of the rollout without the red block. Towers are checked to stand *with* the red block
+    (by simulation) before they are asked about. Balanced 50/50 by resampling.
+
+    ## Symbolic semantics (the hybrid agent's prior)
+    ``counterfactual``: removes the red block and records it in ``meta["removed"]``.
+    ``events``: ``any_fell`` against the expected rest positions (one block lower above the gap).
+
+    ## Version history
+    - v0: first release.
+    """
+
+    task_name: ClassVar[str] = "BlockRemoval"
+    config_class: ClassVar[type[TaskConfig]] = BlockRemovalConfig
+
+    def _sample_scene(self) -> Scene:
+        while True:  # proposals that statics already rules out are skipped without simulating
+            scene = self._propose_scene()
+            if static_margin(scene["objects"]) > 0.02:
+                return scene
+
+    def _propose_scene(self) -> Scene:
+        cfg, rng = self.config, self.np_random
+        n = int(rng.integers(cfg.min_blocks, cfg.max_blocks + 1))
+        red_level = int(rng.integers(0, n - 1))
+        colours = distinct_colours(rng, n - 1, palette=cfg.colours)
+        colours.insert(red_level, REMOVED_COLOUR)
+        cubes = sample_tower(rng, n, colours, cfg.max_offset)
+        if rng.random() < cfg.same_side_probability:
+            lean = float(rng.choice((-1.0, 1.0)))
+            shifts = {red_level: lean * float(rng.uniform(0.15, 0.5)), red_level + 1: lean * float(rng.uniform(0.15, 0.5))}
+            if red_level == 0:
+                shifts.pop(0)  # the bottom block has no block below to lean from
+            for level in sorted(shifts):
+                # Re-place this level and shift everything above it by the same amount.
+                delta = cubes[level - 1]["position"][0] + shifts[level] * BLOCK_SIZE - cubes[level]["position"][0]
+                for cube in cubes[level:]:
+                    cube["position"][0] += delta
+        meta = {"tower": [c["id"] for c in cubes], "red": cubes[red_level]["id"], "question": "any_fell"}
+        return new_scene(self.task_name, cubes, meta)
+
+    def _accept(self, scene: Scene, happens: bool) -> bool:
+        # The question presupposes a standing tower: check it, with the red block, by simulation.
+        ids = tower_ids(scene)
+        end = self.simulate(scene, early_stop=True)
+        return not tower_fall_events(scene, end, ids, self.config.fall_threshold)["any_fell"]
+
+    def _question(self, scene: Scene) -> str:
+        return "If the red block is removed, will the tower fall?"
+
+    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
+        out = copy_scene(scene)
+        red_id = out["meta"].get("red")
+        if red_id is None or all(o["id"] != red_id for o in out["objects"]):
+            return out  # already removed
+        red = find_object(out, red_id)
+        out["objects"] = [o for o in out["objects"] if o["id"] != red_id]
+        out["meta"]["removed"] = {"id": red_id, "position": list(red["position"])}
+        out["meta"]["tower"] = [i for i in out["meta"]["tower"] if i != red_id]
+        return out

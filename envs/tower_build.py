@@ -1,0 +1,279 @@
+"""TowerBuild: where should the red block be dropped to make the tower taller?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_int, parse_integer_answer
+from envs.scene import BLOCK_SIZE, COLOURS, Scene, copy_scene, find_object, make_cube, new_scene, tilt_angle
+from envs.towers import distinct_colours, fall_stop_condition, sample_tower, static_margin, tower_fall_events, tower_ids
+
+PLACED_COLOUR = "red"
+OUTCOMES = ("success", "miss", "collapse")
+
+
+@dataclass(frozen=True)
+class TowerBuildConfig(TaskConfig):
+    """Options of TowerBuild.
+
+    Attributes:
+        min_blocks: Fewest blocks in the standing tower.
+        max_blocks: Most blocks in the standing tower.
+        max_offset: Largest x offset between neighbouring tower blocks, in block sizes.
+        lean_probability: Chance that the tower leans one way (all offsets of one sign), putting
+            its top up to about a block from its base.
+        n_offsets: Number of release positions (odd, >= 9): a grid fixed on the table.
+        offset_range: The grid spans [-offset_range, +offset_range] block sizes around the table's
+            centre line (x = 0).
+        base_range: The bottom block's centre x is drawn from [-base_range, +base_range] block
+            sizes, so where to release depends on where the tower stands.
+        drop_gap: Gap between the tower top and the released block's bottom, in block sizes.
+        fall_threshold: A tower block has fallen when it moved more than this many block sizes.
+        sim_seconds: Simulated time after the release.
+        attempts: Tries per episode; after a failed try the observation shows its result and the
+            tower is rebuilt as it was for the next try.
+        ensure_solvable: Only keep towers for which some release position succeeds (checked by
+            simulation, nearest-to-the-top positions first).
+        reward_success: Tower taller and standing.
+        reward_miss: Block lands elsewhere and the tower stands (paid when the episode ends on it).
+        reward_collapse: A tower block fell.
+        colours: Palette colours of the tower blocks (never red).
+    """
+
+    min_blocks: int = 1
+    max_blocks: int = 4
+    max_offset: float = 0.45
+    lean_probability: float = 0.5
+    n_offsets: int = 9
+    offset_range: float = 2.0
+    base_range: float = 1.2
+    drop_gap: float = 0.25
+    fall_threshold: float = 0.5
+    sim_seconds: float = 3.0
+    attempts: int = 1
+    ensure_solvable: bool = True
+    reward_success: float = 1.0
+    reward_miss: float = 0.1
+    reward_collapse: float = -0.5
+    invalid_answer_reward: float = -1.0
+    colours: tuple[str, ...] = tuple(c for c in COLOURS if c != PLACED_COLOUR)
+
+    def validate(self) -> None:
+        check_int("min_blocks", self.min_blocks, 1, self.scene.max_blocks - 1)
+        check_int("max_blocks", self.max_blocks, self.min_blocks, self.scene.max_blocks - 1)
+        check_float("max_offset", self.max_offset, 0.0, 1.0)
+        check_float("lean_probability", self.lean_probability, 0.0, 1.0)
+        check_int("n_offsets", self.n_offsets, 9, 41)
+        if self.n_offsets % 2 == 0:
+            raise ValueError(f"n_offsets must be odd (a grid centred on the tower), got {self.n_offsets}")
+        check_float("offset_range", self.offset_range, 0.1, 4.0)
+        check_float("base_range", self.base_range, 0.0, 3.0)
+        check_float("drop_gap", self.drop_gap, 0.0, 3.0)
+        check_float("fall_threshold", self.fall_threshold, 0.01, 10.0)
+        check_float("sim_seconds", self.sim_seconds, 0.05, 60.0)
+        check_int("attempts", self.attempts, 1, 10)
+        for name in ("reward_success", "reward_miss", "reward_collapse"):
+            check_float(name, getattr(self, name), -100.0, 100.0)
+        if not self.invalid_answer_reward < min(self.reward_collapse, self.reward_miss) <= self.reward_success:
+            raise ValueError("rewards must order invalid_answer_reward < collapse/miss <= success")
+        check_choices("colours", self.colours, COLOURS)
+        if PLACED_COLOUR in self.colours:
+            raise ValueError(f"colours must not contain {PLACED_COLOUR!r}: it marks the block to place")
+        if len(set(self.colours)) < self.max_blocks:
+            raise ValueError(f"colours must offer at least max_blocks={self.max_blocks} distinct colours")
+
+
+class TowerBuildEnv(PhysicsTaskEnv):
+    """## Description
+    The interactive task of arXiv 2602.06033. A standing tower of 1-4 blocks and a red block lying
+    beside it. The agent chooses where to release the red block: one of ``n_offsets`` (9)
+    horizontal positions on a grid fixed on the table, from 2 block sizes left to 2 block sizes
+    right of its centre line (the tower stands anywhere within 1.2 block sizes of it), at a fixed height above the tower top. The release is simulated in MuJoCo.
+
+    ## Observation
+    ``{"image": (H, W, 3) uint8, "prompt": str}``. With ``attempts > 1``, after a failed try the
+    image shows how it ended and the prompt says what happened.
+
+    ## Actions
+    ``Discrete(n_offsets)``; ``action_names`` are the signed grid indices "-4" ... "+4" (half a
+    block size apart with the defaults). ``parse_answer`` reads the first integer in free text.
+
+    ## Reward
+    ``reward_success`` (+1) when the red block rests on top and the tower stands (taller);
+    ``reward_miss`` (+0.1) when it lands elsewhere and the tower stands (paid only when the episode
+    ends on it, so missing on purpose never pays in the multi-try variant); ``reward_collapse``
+    (-0.5) when a tower block falls; ``invalid_answer_reward`` (-1) for unparseable text.
+    Components ``reward_success``, ``reward_miss``, ``reward_collapse``, ``reward_invalid`` in
+    ``info`` sum to the reward.
+
+    ## Termination
+    On success, or when all ``attempts`` are used.
+
+    ## Ground truth
+    ``info["scene"]``; at step ``info["events"]`` (``outcome``, ``any_fell``, ``placed_on_top``,
+    ``landed_on_table``, ``height_before``/``height_after`` in m). ``env.unwrapped.best_action()``
+    simulates every position and returns the best (the SFT target).
+
+    ## Symbolic semantics (the hybrid agent's prior)
+    ``counterfactual``: moves the red block to the chosen release pose, at rest.
+    ``events``: tower fall, and where the red block ended.
+
+    ## Version history
+    - v0: first release.
+    """
+
+    task_name: ClassVar[str] = "TowerBuild"
+    config_class: ClassVar[type[TaskConfig]] = TowerBuildConfig
+
+    def _make_action_names(self) -> tuple[str, ...]:
+        half = self.config.n_offsets // 2
+        return tuple(f"{k:+d}" if k else "0" for k in range(-half, half + 1))
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Release positions' x on the table (m), shape (n_offsets,)."""
+        return np.linspace(-self.config.offset_range, self.config.offset_range, self.config.n_offsets) * BLOCK_SIZE
+
+    def parse_answer(self, text: str) -> int | None:
+        half = self.config.n_offsets // 2
+        return parse_integer_answer(text, list(range(-half, half + 1)))
+
+    def _question(self) -> str:
+        half = self.config.n_offsets // 2
+        return (
+            "Where should the red block be dropped to make the tower taller? "
+            f"Answer with a position from -{half} (left) to +{half} (right)."
+        )
+
+    # -- scenes -------------------------------------------------------------------------------
+
+    def _propose_scene(self) -> Scene:
+        cfg, rng = self.config, self.np_random
+        n = int(rng.integers(cfg.min_blocks, cfg.max_blocks + 1))
+        while True:
+            base_x = float(rng.uniform(-cfg.base_range, cfg.base_range)) * BLOCK_SIZE
+            colours = distinct_colours(rng, n, palette=cfg.colours)
+            cubes = sample_tower(rng, n, colours, cfg.max_offset, base_x=base_x, lean_probability=cfg.lean_probability)
+            if n == 1 or static_margin(cubes) > 0.05:
+                break
+        base_x = cubes[0]["position"][0]
+        side = float(rng.choice((-1.0, 1.0)))
+        red_x = base_x + side * float(rng.uniform(2.6, 3.4)) * BLOCK_SIZE
+        red = make_cube(f"cube{n}", PLACED_COLOUR, (red_x, 0.0, BLOCK_SIZE / 2))
+        meta = {"tower": [c["id"] for c in cubes], "placed": red["id"], "base_x": base_x}
+        return new_scene(self.task_name, cubes + [red], meta)
+
+    def _sample_scene(self) -> Scene:
+        for _ in range(1000):
+            scene = self._propose_scene()
+            end = self.simulate(scene, early_stop=True)
+            if tower_fall_events(scene, end, tower_ids(scene), self.config.fall_threshold)["any_fell"]:
+                continue  # the tower must stand before anything is dropped on it
+            if not self.config.ensure_solvable or self._first_success(scene) is not None:
+                return scene
+        raise RuntimeError("TowerBuild: no standing, solvable tower in 1000 draws")
+
+    def _first_success(self, scene: Scene) -> int | None:
+        top_x = find_object(scene, tower_ids(scene)[-1])["position"][0]
+        for action in np.argsort(np.abs(self.offsets - top_x), kind="stable"):
+            if self.outcome(scene, int(action))[2]["outcome"] == "success":
+                return int(action)
+        return None
+
+    # -- symbolic semantics -------------------------------------------------------------------
+
+    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
+        out = copy_scene(scene)
+        if action is None:
+            return out
+        tower = tower_ids(out)
+        top_z = max(find_object(out, i)["position"][2] for i in tower)
+        red = find_object(out, out["meta"]["placed"])
+        red["position"] = [
+            float(self.offsets[action]),
+            0.0,
+            top_z + BLOCK_SIZE + self.config.drop_gap * BLOCK_SIZE,
+        ]
+        red["orientation"] = [1.0, 0.0, 0.0, 0.0]
+        red["linear_velocity"] = [0.0, 0.0, 0.0]
+        red["angular_velocity"] = [0.0, 0.0, 0.0]
+        out["meta"]["released_at"] = action
+        return out
+
+    def events(self, before: Scene, after: Scene) -> dict[str, Any]:
+        tower = tower_ids(before)
+        fall = tower_fall_events(before, after, tower, self.config.fall_threshold)
+        top_before = max(find_object(before, i)["position"][2] for i in tower)
+        red = find_object(after, before["meta"]["placed"])
+        red_z = red["position"][2]
+        upright = tilt_angle(red["orientation"]) < np.radians(20.0)
+        on_top = not fall["any_fell"] and red_z > top_before + 0.75 * BLOCK_SIZE and upright
+        outcome = "collapse" if fall["any_fell"] else "success" if on_top else "miss"
+        heights = [find_object(after, i)["position"][2] for i in tower] + [red_z]
+        return {
+            **fall,
+            "outcome": outcome,
+            "placed_on_top": on_top,
+            "landed_on_table": bool(red_z < 0.75 * BLOCK_SIZE),
+            "height_before": top_before + BLOCK_SIZE / 2,
+            "height_after": max(heights) + BLOCK_SIZE / 2,
+        }
+
+    def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:
+        return fall_stop_condition(self.world, start, tower_ids(start), self.config.fall_threshold)
+
+    # -- episode ------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        self._begin_episode(seed)
+        self._scene = self._sample_scene()
+        self._attempt = 0
+        self._best: int | None = None
+        self._set_prompt(self._question())
+        self.world.load(self._scene)
+        return self._observation(), {"scene": self._scene}
+
+    def best_action(self) -> int:
+        """The release position with the highest reward (simulating all), nearest the top on ties."""
+        scene = self._require_reset()
+        if self._best is None:
+            rank = {"success": 2, "miss": 1, "collapse": 0}
+            top_x = find_object(scene, tower_ids(scene)[-1])["position"][0]
+            scores = [(rank[self.outcome(scene, a)[2]["outcome"]], -abs(self.offsets[a] - top_x)) for a in range(len(self.offsets))]
+            self._best = int(max(range(len(scores)), key=lambda a: scores[a]))
+            self.world.load(scene)
+        return self._best
+
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        scene = self._require_reset()
+        cfg = self.config
+        index = self._action_index(action)
+        self._attempt += 1
+        last_try = self._attempt >= cfg.attempts
+        parts = dict.fromkeys(("reward_success", "reward_miss", "reward_collapse", "reward_invalid"), 0.0)
+        self.frames = []
+        if index is None:
+            parts["reward_invalid"] = cfg.invalid_answer_reward
+            events: dict[str, Any] = {"outcome": "invalid"}
+            end = scene
+            self.world.load(scene)
+        else:
+            _, end, events = self.outcome(scene, index, early_stop=False, record=self.record_frames)
+            outcome = events["outcome"]
+            if outcome == "success":
+                parts["reward_success"] = cfg.reward_success
+            elif outcome == "collapse":
+                parts["reward_collapse"] = cfg.reward_collapse
+            elif last_try:
+                parts["reward_miss"] = cfg.reward_miss
+        success = events["outcome"] == "success"
+        terminated = success or last_try
+        if not terminated:
+            what = {"collapse": "the tower fell", "miss": "the block missed the tower", "invalid": "the answer was not a position"}
+            tried = "" if index is None else f" at {self.action_names[index]}"
+            self._set_prompt(f"Attempt {self._attempt}{tried} failed: {what[events['outcome']]}. {self._question()}")
+        info = {"scene": end, "events": events, "is_success": success, "attempt": self._attempt, "invalid_answer": index is None, **parts}
+        return self._observation(), float(sum(parts.values())), terminated, False, info
