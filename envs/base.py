@@ -213,6 +213,17 @@ class PhysicsTaskEnv(gym.Env):
         """The outcomes that decide the reward, read from a rollout's start and end scenes."""
         raise NotImplementedError
 
+    def _propose(self) -> Scene:
+        raise NotImplementedError
+
+    def propose_scene(self, seed: int | None = None) -> Scene:
+        """A scene from this task's distribution *before* any outcome-based selection: drawn from
+        ``self.np_random`` (reseeded when ``seed`` is given) without simulating anything. For
+        static scene understanding (perception pre-training) that must never see an outcome."""
+        if seed is not None or self._np_random is None:
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
+        return self._propose()
+
     # -- public helpers ---------------------------------------------------------------------
 
     @property

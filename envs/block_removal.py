@@ -115,3 +115,6 @@ class BlockRemovalEnv(TowerQuestionEnv):
         out["meta"]["removed"] = {"id": red_id, "position": list(red["position"])}
         out["meta"]["tower"] = [i for i in out["meta"]["tower"] if i != red_id]
         return out
+
+    def _propose(self) -> Scene:
+        return self._sample_scene()

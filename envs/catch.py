@@ -236,3 +236,6 @@ class CatchEnv(PhysicsTaskEnv):
         info = {"scene": end, "events": events, "is_success": events["caught"], "invalid_answer": invalid, **parts}
         terminated = events["caught"] or events["missed"]
         return self._observation(), float(sum(parts.values())), terminated, False, info
+
+    def _propose(self) -> Scene:
+        return self._sample_scene()[0]

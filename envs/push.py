@@ -150,6 +150,16 @@ class PushEnv(PhysicsTaskEnv):
         centre = finals[target] + float(rng.uniform(-0.3, 0.3)) * cfg.zone_length
         return new_scene(self.task_name, objects + [self._zone(centre)], {"surface": surface})
 
+    def _propose(self) -> Scene:
+        cfg, rng = self.config, self.np_random
+        surface, colour = str(rng.choice(cfg.surfaces)), str(rng.choice(cfg.block_colours))
+        objects = [
+            make_object("mat", "box", (MAT_LENGTH, MAT_WIDTH, MAT_THICKNESS), (0.0, 0.0, MAT_THICKNESS / 2), material=surface, is_static=True),
+            make_cube("cube0", colour, (BLOCK_START_X, 0.0, MAT_THICKNESS + BLOCK_SIZE / 2)),
+        ]
+        centre = float(rng.uniform(BLOCK_START_X + cfg.min_travel, MAT_LENGTH / 2 - cfg.zone_length / 2))
+        return new_scene(self.task_name, objects + [self._zone(centre)], {"surface": surface})
+
     def _zone(self, centre_x: float) -> dict[str, Any]:
         size = (self.config.zone_length, MAT_WIDTH - 0.02, 0.0016)
         return make_object("zone", "zone", size, (centre_x, 0.0, MAT_THICKNESS + 0.0008), colour=ZONE_COLOUR, material="paint", is_static=True)

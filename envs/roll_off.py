@@ -136,6 +136,9 @@ class RollOffEnv(YesNoTaskEnv):
 
         return settled
 
+    def _propose(self) -> Scene:
+        return self._sample_scene()
+
 
 def build_roll_off_scene(task: str, ramp_height: float, platform_length: float, surface: str, ball_colour: str) -> Scene:
     """The RollOff layout: support, ramp (wood), platform (``surface``) and the ball at the top.

@@ -389,6 +389,27 @@ def build_model_xml(config: SceneConfig) -> str:
 """
 
 
+def project_points(points: np.ndarray | list[list[float]], image_size: int) -> np.ndarray:
+    """Pixel coordinates (column, row) of world points in the default front camera's image.
+
+    Args:
+        points: World points (m), shape (N, 3).
+        image_size: Side of the square image (pixels).
+
+    Returns:
+        Array (N, 2); row 0 is the top of the image.
+    """
+    pts = np.asarray(points, dtype=float).reshape(-1, 3)
+    x_axis, y_axis = _look_at_xyaxes(CAMERA_POS, CAMERA_TARGET)
+    z_axis = np.cross(x_axis, y_axis)
+    rel = pts - np.asarray(CAMERA_POS)
+    depth = -(rel @ z_axis)
+    focal = (image_size / 2) / math.tan(math.radians(CAMERA_FOVY) / 2)
+    col = image_size / 2 + focal * (rel @ x_axis) / depth
+    row = image_size / 2 - focal * (rel @ y_axis) / depth
+    return np.stack([col, row], axis=1)
+
+
 BASKET_INNER_HALF_WIDTH = 0.065 - 0.006
 """Half the inner width of the basket (m)."""
 BASKET_SIZE = (0.13, 0.13, 0.05)
@@ -583,6 +604,14 @@ class World:
     def positions(self, ids: list[str]) -> np.ndarray:
         """Current centres of dynamic objects ``ids``, shape (len(ids), 3), metres."""
         return self.data.qpos[self.position_index(ids)]
+
+    def is_dynamic(self, object_id: str) -> bool:
+        """True for objects moved by physics (cubes, balls)."""
+        return object_id in self._qpos_adr
+
+    def body_id(self, object_id: str) -> int:
+        """MuJoCo body id of a dynamic object or static slab."""
+        return self._body[object_id]
 
     def velocity_index(self, object_id: str) -> int:
         """Index into ``data.qvel`` of the linear velocity (3 entries, world frame) of ``object_id``."""

@@ -277,3 +277,6 @@ class TowerBuildEnv(PhysicsTaskEnv):
             self._set_prompt(f"Attempt {self._attempt}{tried} failed: {what[events['outcome']]}. {self._question()}")
         info = {"scene": end, "events": events, "is_success": success, "attempt": self._attempt, "invalid_answer": index is None, **parts}
         return self._observation(), float(sum(parts.values())), terminated, False, info
+
+    def _propose(self) -> Scene:
+        return self._propose_scene()

@@ -59,3 +59,6 @@ class TowerStabilityEnv(TowerQuestionEnv):
 
     def counterfactual(self, scene: Scene, action: int | None) -> Scene:
         return copy_scene(scene)
+
+    def _propose(self) -> Scene:
+        return self._sample_scene()

@@ -9,7 +9,7 @@ import argparse
 import shlex
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -76,6 +76,171 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain_vlm(args: argparse.Namespace) -> int:
+    from perception.tiny_vlm import SMALL_MODEL, PretrainSettings, TinyVLMConfig, pretrain
+
+    for name in ("scenes", "eval_scenes", "epochs", "batch_size", "workers"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    settings = PretrainSettings(
+        out=args.out, n_scenes=args.scenes, eval_scenes=args.eval_scenes, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, workers=args.workers, accelerator=args.accelerator, precision=args.precision, max_minutes=args.max_minutes,
+        model=SMALL_MODEL if args.model_size == "small" else TinyVLMConfig(),
+        init_from=args.init_from, extra_questions=_parse_counts(args.extra),
+    )
+    summary = pretrain(settings)
+    print(f"saved {args.out}: {summary['parameters'] / 1e6:.2f} M parameters, {summary['train_pairs']} training pairs")
+    for kind, v in summary["held_out_accuracy"].items():
+        print(f"  {kind:11s} {v['accuracy'] * 100:5.1f} %  ({v['correct']}/{v['total']})")
+    return 0
+
+
+def _load_image(path: str) -> Any:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"no image at {path!r}") from exc
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"cannot read image {path!r}: not a readable picture ({exc.__class__.__name__})") from exc
+
+
+def _make_grounder(name: str, vlm_path: str | None, grounder_path: str | None) -> Any:
+    from perception.grounder_training import SHIPPED_GROUNDER
+    from perception.grounders import LearnedGrounder, OracleGrounder, VLMGrounder
+    from perception.tiny_vlm import SHIPPED_CHECKPOINT
+    from perception.vlm import VLM
+
+    if name == "oracle":
+        return OracleGrounder()
+    vlm = VLM.load(vlm_path or SHIPPED_CHECKPOINT)
+    if name == "vlm":
+        return VLMGrounder(vlm)
+    if name == "learned":
+        return LearnedGrounder.load(grounder_path or SHIPPED_GROUNDER, vlm)
+    raise ValueError(f"unknown grounder {name!r}; valid: oracle, vlm, learned")
+
+
+def _cmd_ground(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from envs.files import atomic_write
+    from perception.drawing import draw_graph
+
+    if args.grounder == "oracle":
+        raise ValueError("the oracle grounder needs simulator ground truth, not an image; use --grounder learned or vlm")
+    image = _load_image(args.image)
+    grounder = _make_grounder(args.grounder, args.vlm, args.checkpoint)
+    graph = grounder.ground([image])[0]
+    print(graph.to_json())
+    for error in getattr(grounder, "last_errors", [[]])[0]:
+        print(f"parse error: {error}", file=sys.stderr)
+    out = Path(args.out or Path(args.image).with_suffix("")).with_name(Path(args.image).stem + f"_{args.grounder}_graph.png")
+    if args.out:
+        out = Path(args.out)
+    atomic_write(out, lambda p: draw_graph(image, graph).save(p, format="PNG"))
+    print(f"drawn: {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_eval_grounder(args: argparse.Namespace) -> int:
+    import time
+
+    from envs.benchmark import machine_description
+    from envs.files import atomic_write_text
+    from perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
+
+    if args.per_task < 1:
+        raise ValueError(f"--per-task must be at least 1, got {args.per_task}")
+    names = ["oracle", "learned", "vlm"] if args.grounder == "all" else [args.grounder]
+    data = evaluation_scenes(args.per_task, workers=args.workers)
+    sections = []
+    for name in names:
+        started = time.time()
+        results = evaluate_grounder(_make_grounder(name, args.vlm, args.checkpoint), data)
+        table = format_scores(results)
+        print(f"\n{name} grounder ({time.time() - started:.0f} s)\n{table}")
+        sections.append(f"### {name} grounder\n\n{table}\n")
+    if args.out:
+        command = "physground eval-grounder " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        text = f"- command: `{command}`\n- machine: {machine_description()}\n- date: {time.strftime('%Y-%m-%d')}\n\n" + "\n".join(sections)
+        atomic_write_text(args.out, text)
+        print(f"written: {args.out}")
+    return 0
+
+
+def _cmd_train_grounder(args: argparse.Namespace) -> int:
+    from perception.grounder_training import GrounderSettings, train_grounder
+    from perception.grounding_eval import format_scores
+
+    settings = GrounderSettings(
+        out=args.out, n_scenes=args.scenes, eval_per_task=args.eval_per_task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, workers=args.workers, accelerator=args.accelerator, max_minutes=args.max_minutes,
+        **({"vlm": args.vlm} if args.vlm else {}),
+    )
+    summary = train_grounder(settings)
+    print(format_scores(summary["evaluation"]))
+    return 0
+
+
+def _cmd_eval_dynamics(args: argparse.Namespace) -> int:
+    from dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics
+    from dynamics.evaluation import evaluate, format_results
+    from envs.benchmark import machine_description
+    from envs.files import atomic_write_text
+
+    if args.per_event < 1:
+        raise ValueError(f"--per-event must be at least 1, got {args.per_event}")
+    gnn = load_dynamics(args.gnn or SHIPPED_GNN, args.device)
+    mlp = load_dynamics(args.mlp or SHIPPED_MLP, args.device) if args.mlp != "none" else None
+    table = format_results(evaluate(gnn, mlp, n_events=args.per_event, n_trajectories=args.trajectories, device=args.device))
+    print(table)
+    if args.out:
+        command = "physground eval-dynamics " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        atomic_write_text(args.out, f"- command: `{command}`\n- machine: {machine_description()}\n- date: {time.strftime('%Y-%m-%d')}\n\n{table}\n")
+        print(f"written: {args.out}")
+    return 0
+
+
+def _cmd_bench_dynamics(args: argparse.Namespace) -> int:
+    import json
+
+    from dynamics.benchmark import rollout_benchmark, training_throughput
+    from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
+    from dynamics.data import PlaySettings, TransitionDataset, collate_transitions, generate_play
+    from envs.benchmark import machine_description, pin_to_one_core
+
+    if args.device == "cpu" and args.one_core:
+        pin_to_one_core()
+    model = load_dynamics(args.gnn or SHIPPED_GNN, args.device)
+    result = rollout_benchmark(model, n_scenes=args.scenes, device=args.device)
+    data = generate_play(PlaySettings(n_trajectories=140, seed=3))
+    dataset = TransitionDataset(data, list(range(data.n_trajectories)))
+    batch = collate_transitions([dataset[i] for i in range(0, len(dataset), max(1, len(dataset) // args.batch))][: args.batch])
+    result["training_graphs_per_s"] = training_throughput(model, batch, device=args.device)
+    result["machine"] = machine_description()
+    print(json.dumps(result, indent=1))
+    if args.out:
+        from envs.files import atomic_write_text
+
+        atomic_write_text(args.out, json.dumps(result, indent=1))
+    return 0
+
+
+def _parse_counts(text: str | None) -> dict[str, int]:
+    """"exists=2,left_right=2" -> {"exists": 2, "left_right": 2}."""
+    out: dict[str, int] = {}
+    for part in filter(None, (text or "").split(",")):
+        name, _, value = part.partition("=")
+        if not value.strip().isdigit():
+            raise ValueError(f"--extra wants TYPE=COUNT pairs, got {part!r}")
+        out[name.strip()] = int(value)
+    return out
+
+
 def _table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
@@ -107,6 +272,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the table as markdown here (e.g. docs/benchmarks.md)")
     p.set_defaults(handler=_cmd_bench_envs)
 
+    p = sub.add_parser("pretrain-vlm", help="build and pre-train the tiny offline VLM on static scenes")
+    p.add_argument("--out", default="out/tiny-vlm")
+    p.add_argument("--scenes", type=int, default=12000, help="rendered training scenes (about 7 pairs each)")
+    p.add_argument("--eval-scenes", type=int, default=600, help="fresh scenes for the held-out accuracy")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes rendering the data")
+    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed on a GPU")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (then evaluate and save)")
+    p.add_argument("--model-size", choices=("default", "small"), default="default", help="small: a very small model for CPU smoke runs")
+    p.add_argument("--init-from", default=None, help="continue from an earlier pretrain-vlm checkpoint (same tokenizer)")
+    p.add_argument("--extra", default=None, help="more questions of some types per scene, e.g. exists=2,left_right=2")
+    p.set_defaults(handler=_cmd_pretrain_vlm)
+
+    p = sub.add_parser("ground", help="ground an image into a scene graph (JSON) and draw it")
+    p.add_argument("image", help="path of a PNG/JPEG picture")
+    p.add_argument("--grounder", choices=("learned", "vlm", "oracle"), default="learned")
+    p.add_argument("--vlm", default=None, help="VLM checkpoint folder (default: the shipped tiny VLM)")
+    p.add_argument("--checkpoint", default=None, help="learned grounder folder (default: the shipped one)")
+    p.add_argument("--out", default=None, help="where to save the drawing (default: beside the image)")
+    p.set_defaults(handler=_cmd_ground)
+
+    p = sub.add_parser("eval-grounder", help="grounding quality on fresh scenes of every task")
+    p.add_argument("--grounder", choices=("oracle", "learned", "vlm", "all"), default="all")
+    p.add_argument("--per-task", type=int, default=500, help="fresh scenes per task (default 500)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--vlm", default=None)
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--out", default=None, help="write the tables as markdown here")
+    p.set_defaults(handler=_cmd_eval_grounder)
+
+    p = sub.add_parser("train-grounder", help="train the learned grounder on simulator labels (Lightning)")
+    p.add_argument("--out", default="out/learned-grounder")
+    p.add_argument("--vlm", default=None, help="VLM whose image tokens it reads (default: the shipped tiny VLM)")
+    p.add_argument("--scenes", type=int, default=12000)
+    p.add_argument("--eval-per-task", type=int, default=500)
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument("--max-minutes", type=float, default=None)
+    p.set_defaults(handler=_cmd_train_grounder)
+
+    p = sub.add_parser("eval-dynamics", help="dynamics model vs MuJoCo: errors and event accuracy, with baselines")
+    p.add_argument("--gnn", default=None, help="dynamics model folder (default: the shipped GNN)")
+    p.add_argument("--mlp", default=None, help="MLP baseline folder (default: the shipped one; 'none' to skip)")
+    p.add_argument("--per-event", type=int, default=200, help="held-out scenes per event (default 200)")
+    p.add_argument("--trajectories", type=int, default=140, help="held-out play trajectories for the errors")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None)
+    p.set_defaults(handler=_cmd_eval_dynamics)
+
+    p = sub.add_parser("bench-dynamics", help="batched imagination vs sequential MuJoCo; training graphs/s")
+    p.add_argument("--gnn", default=None)
+    p.add_argument("--scenes", type=int, default=256)
+    p.add_argument("--batch", type=int, default=128, help="graphs per training batch")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--one-core", action="store_true", help="pin to one CPU core (CPU runs)")
+    p.add_argument("--out", default=None)
+    p.set_defaults(handler=_cmd_bench_dynamics)
+
+    sub.add_parser("train-dynamics", help="train the GNN dynamics model (LightningCLI: --config experiments/configs/dynamics/gnn.yaml)")
+
     p = sub.add_parser("demo", help="list, render and benchmark every task (the main job until the ablation exists)")
     p.add_argument("--out", default="out/demo")
     p.add_argument("--seed", type=int, default=0)
@@ -117,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``physground`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train-dynamics"]:  # a LightningCLI: it parses its own arguments
+        from experiments.train_dynamics import train_dynamics
+
+        train_dynamics(argv[1:])
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

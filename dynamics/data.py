@@ -1,0 +1,314 @@
+"""Trajectories of random interaction ("play") in the shared world, for the dynamics model.
+
+Scenes come from every task's proposal distribution, then something happens: a tower stands or
+collapses, a block is removed or dropped, a block is pushed or poked, a ball rolls down a ramp or
+flies. Each is simulated in MuJoCo for ``seconds`` and recorded every ``dt``. Towers have at most
+``max_tower`` blocks (taller ones are held out for generalisation).
+
+Per object (zones excluded: they do not collide) the model sees
+
+- ``state`` (13): position (3, m), orientation quaternion [w, x, y, z] (4), linear velocity (3,
+  m/s), angular velocity (3, rad/s), all in the world frame;
+- ``props`` (``PROP_DIM``): full size (3, m), shape one-hot (cube, ball, box, basket), material
+  one-hot (painted, rubber, ice, wood, carpet), is_static.
+
+Generation is deterministic in the seed; the cache is an ``.npz`` plus a ``manifest.json``
+(settings, counts, sha256), written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs import TASKS, SceneConfig
+from envs.files import atomic_write, atomic_write_text
+from envs.scene import TIMESTEP, Scene, World, find_object
+from perception.scene_data import run_chunks, scene_seed
+
+STATE_DIM = 13
+SHAPES = ("cube", "ball", "box", "basket")
+MATERIALS = ("painted", "rubber", "ice", "wood", "carpet")
+PROP_DIM = 3 + len(SHAPES) + len(MATERIALS) + 1
+SCENARIOS = ("tower", "removal", "drop", "push", "poke", "roll", "flight")
+DATA_VERSION = 1
+
+
+def object_props(obj: dict[str, Any]) -> np.ndarray:
+    """Static properties of one scene object, shape (PROP_DIM,).
+
+    Raises:
+        ValueError: An unknown shape or material, naming the object.
+    """
+    shape = obj["shape"]
+    if shape not in SHAPES:
+        raise ValueError(f"object {obj['id']!r}: the dynamics model has no shape {shape!r} (valid: {', '.join(SHAPES)})")
+    material = obj.get("material") or ("painted" if shape == "cube" else "rubber" if shape == "ball" else "wood")
+    if material not in MATERIALS:
+        material = "wood"  # baskets, and surfaces a grounder could not name
+    out = np.zeros(PROP_DIM, np.float32)
+    out[:3] = obj["size"]
+    out[3 + SHAPES.index(shape)] = 1.0
+    out[3 + len(SHAPES) + MATERIALS.index(material)] = 1.0
+    out[-1] = float(obj.get("is_static", False))
+    return out
+
+
+def scene_arrays(scene: Scene) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(ids, state (N, 13), props (N, PROP_DIM)) of a scene's colliding objects.
+
+    Raises:
+        ValueError: A missing or malformed field, naming the object and field.
+    """
+    ids, states, props = [], [], []
+    for obj in scene["objects"]:
+        if obj.get("shape") == "zone":
+            continue
+        for key, n in (("position", 3), ("orientation", 4), ("size", 3)):
+            value = obj.get(key)
+            if not isinstance(value, (list, tuple)) or len(value) != n:
+                raise ValueError(f"object {obj.get('id')!r}: {key} must have {n} numbers, got {value!r}")
+        lin = obj.get("linear_velocity") or [0.0, 0.0, 0.0]
+        ang = obj.get("angular_velocity") or [0.0, 0.0, 0.0]
+        ids.append(obj["id"])
+        states.append([*obj["position"], *obj["orientation"], *lin, *ang])
+        props.append(object_props(obj))
+    state = np.asarray(states, np.float32).reshape(-1, STATE_DIM)
+    if not np.isfinite(state).all():
+        raise ValueError("scene has non-finite positions or velocities")
+    return ids, state, np.asarray(props, np.float32).reshape(-1, PROP_DIM)
+
+
+def apply_state(scene: Scene, ids: list[str], state: np.ndarray, time_s: float) -> Scene:
+    """A copy of ``scene`` with the dynamic objects ``ids`` moved to ``state`` (N, 13)."""
+    out = {**scene, "time": time_s, "objects": [dict(o) for o in scene["objects"]], "meta": scene.get("meta", {})}
+    for oid, row in zip(ids, state):
+        obj = find_object(out, oid)
+        if obj.get("is_static"):
+            continue
+        obj["position"] = row[0:3].tolist()
+        obj["orientation"] = row[3:7].tolist()
+        obj["linear_velocity"] = row[7:10].tolist()
+        obj["angular_velocity"] = row[10:13].tolist()
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Play generation
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaySettings:
+    """How play trajectories are made (and cached).
+
+    Attributes:
+        n_trajectories: Number of trajectories.
+        seed: Stream seed (trajectory i uses its own seed derived from it).
+        dt: Seconds between recorded frames.
+        seconds: Length of each trajectory.
+        max_tower: Most blocks in any tower (larger ones are held out).
+        scenarios: Scenario mix, cycled in order.
+    """
+
+    n_trajectories: int = 6000
+    seed: int = 0
+    dt: float = 0.1
+    seconds: float = 3.0
+    max_tower: int = 4
+    scenarios: tuple[str, ...] = SCENARIOS
+
+    @property
+    def frames(self) -> int:
+        return int(round(self.seconds / self.dt)) + 1
+
+
+def _make_envs(max_tower: int) -> dict[str, Any]:
+    quiet = SceneConfig(render_images=False)
+    spec = {
+        "TowerStability": {"min_blocks": 1, "max_blocks": max_tower},
+        "BlockRemoval": {"min_blocks": 3, "max_blocks": max(3, max_tower)},
+        "TowerBuild": {"max_blocks": max(1, max_tower - 1)},
+        "RollOff": {},
+        "Catch": {},
+        "Push": {},
+    }
+    return {name: TASKS[name].env_class(scene=quiet, **kw) for name, kw in spec.items()}
+
+
+def play_start(envs: dict[str, Any], scenario: str, rng: np.random.Generator) -> Scene:
+    """The start scene of one play trajectory of ``scenario``."""
+    seed = int(rng.integers(2**31))
+    if scenario == "tower":
+        return envs["TowerStability"].propose_scene(seed)
+    if scenario == "removal":
+        env = envs["BlockRemoval"]
+        return env.counterfactual(env.propose_scene(seed), None)
+    if scenario == "drop":
+        env = envs["TowerBuild"]
+        return env.counterfactual(env.propose_scene(seed), int(rng.integers(env.action_space.n)))
+    if scenario == "push":
+        env = envs["Push"]
+        return env.counterfactual(env.propose_scene(seed), int(rng.integers(env.action_space.n)))
+    if scenario == "poke":
+        scene = envs["TowerStability"].propose_scene(seed)
+        cubes = [o for o in scene["objects"] if o["shape"] == "cube"]
+        target = cubes[int(rng.integers(len(cubes)))]
+        target["linear_velocity"] = [float(rng.uniform(-1.2, 1.2)), 0.0, float(rng.uniform(0.0, 0.6))]
+        return scene
+    if scenario == "roll":
+        return envs["RollOff"].propose_scene(seed)
+    if scenario == "flight":
+        return envs["Catch"].propose_scene(seed)
+    raise ValueError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")
+
+
+def record(world: World, start: Scene, ids: list[str], frames: int, dt: float) -> np.ndarray:
+    """Simulate ``start`` and record the objects ``ids`` every ``dt``: (frames, N, 13)."""
+    world.load(start)
+    out = np.zeros((frames, len(ids), STATE_DIM), np.float32)
+    _, state0, _ = scene_arrays(start)
+    out[:] = state0  # static objects keep their pose
+    dynamic = [(k, world.position_index([i])[0][0], world.velocity_index(i), world.body_id(i)) for k, i in enumerate(ids) if world.is_dynamic(i)]
+    steps = int(round(dt / TIMESTEP))
+    for f in range(frames):
+        if f:
+            world.step(steps)
+        d = world.data
+        for k, q, v, body in dynamic:
+            out[f, k, 0:7] = d.qpos[q : q + 7]
+            out[f, k, 7:10] = d.qvel[v : v + 3]
+            out[f, k, 10:13] = d.xmat[body].reshape(3, 3) @ d.qvel[v + 3 : v + 6]
+    return out
+
+
+def _play_chunk(args: tuple[PlaySettings, list[int]]) -> list[tuple[str, np.ndarray, np.ndarray, list[str]]]:
+    settings, indices = args
+    envs = _make_envs(settings.max_tower)
+    world = envs["TowerStability"].world
+    out = []
+    for i in indices:
+        rng = np.random.default_rng(scene_seed(settings.seed, i))
+        scenario = settings.scenarios[i % len(settings.scenarios)]
+        start = play_start(envs, scenario, rng)
+        ids, _, props = scene_arrays(start)
+        out.append((scenario, record(world, start, ids, settings.frames, settings.dt), props, ids))
+    return out
+
+
+@dataclass
+class PlayData:
+    """Trajectories: ``states`` (sum of N over trajectories, frames, 13), ``props`` (same first
+    axis, PROP_DIM), ``offsets`` (T+1,) node offsets per trajectory, ``scenario`` names."""
+
+    states: np.ndarray
+    props: np.ndarray
+    offsets: np.ndarray
+    scenarios: list[str]
+    settings: PlaySettings = field(default_factory=PlaySettings)
+
+    @property
+    def n_trajectories(self) -> int:
+        return len(self.offsets) - 1
+
+    def trajectory(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(states (frames, N, 13), props (N, PROP_DIM)) of trajectory ``i``."""
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return self.states[a:b].transpose(1, 0, 2), self.props[a:b]
+
+
+def generate_play(settings: PlaySettings, workers: int = 1) -> PlayData:
+    """Simulate ``settings.n_trajectories`` play trajectories (deterministic in the seed)."""
+    if settings.n_trajectories < 1:
+        raise ValueError(f"n_trajectories must be positive, got {settings.n_trajectories}")
+    chunks = [list(range(i, min(i + 200, settings.n_trajectories))) for i in range(0, settings.n_trajectories, 200)]
+    results = [item for chunk in run_chunks(_play_chunk, [(settings, c) for c in chunks], workers) for item in chunk]
+    counts = [len(r[3]) for r in results]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    states = np.concatenate([r[1].transpose(1, 0, 2) for r in results]).astype(np.float32)
+    props = np.concatenate([r[2] for r in results]).astype(np.float32)
+    return PlayData(states, props, offsets, [r[0] for r in results], settings)
+
+
+def cache_key(settings: PlaySettings) -> str:
+    """Short hash naming a cache of these settings."""
+    return hashlib.sha256(json.dumps({**asdict(settings), "version": DATA_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int = 1) -> PlayData:
+    """The cached play data of ``settings`` in ``cache_dir``, generated (and cached) if missing.
+
+    Raises:
+        ValueError: A cache whose manifest or checksum does not match (it is not used).
+    """
+    folder = Path(cache_dir) / f"play-{cache_key(settings)}"
+    data_file, manifest_file = folder / "play.npz", folder / "manifest.json"
+    if data_file.exists() and manifest_file.exists():
+        manifest = json.loads(manifest_file.read_text())
+        digest = hashlib.sha256(data_file.read_bytes()).hexdigest()
+        if manifest.get("sha256") != digest or manifest.get("settings") != json.loads(json.dumps(asdict(settings))):
+            raise ValueError(f"play cache {str(folder)!r} does not match its manifest (checksum or settings); delete it to regenerate")
+        with np.load(data_file) as z:
+            return PlayData(z["states"], z["props"], z["offsets"], list(manifest["scenarios"]), settings)
+    started = time.time()
+    data = generate_play(settings, workers)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(data_file, lambda p: np.savez(open(p, "wb"), states=data.states, props=data.props, offsets=data.offsets))
+    manifest = {
+        "version": DATA_VERSION,
+        "settings": asdict(settings),
+        "trajectories": data.n_trajectories,
+        "objects": int(len(data.props)),
+        "scenario_counts": {s: data.scenarios.count(s) for s in SCENARIOS},
+        "scenarios": data.scenarios,
+        "seconds_to_generate": round(time.time() - started, 1),
+        "sha256": hashlib.sha256(data_file.read_bytes()).hexdigest(),
+    }
+    atomic_write_text(manifest_file, json.dumps(manifest))
+    return data
+
+
+# ----------------------------------------------------------------------------------------------
+# Transitions for training
+# ----------------------------------------------------------------------------------------------
+
+
+class TransitionDataset(torch.utils.data.Dataset):
+    """One-step transitions (state_t, state_t+1, props) of chosen trajectories."""
+
+    def __init__(self, data: PlayData, trajectories: list[int]) -> None:
+        self.data = data
+        self.index = [(t, f) for t in trajectories for f in range(data.settings.frames - 1)]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t, f = self.index[i]
+        a, b = self.data.offsets[t], self.data.offsets[t + 1]
+        return self.data.states[a:b, f], self.data.states[a:b, f + 1], self.data.props[a:b]
+
+
+def collate_transitions(batch: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Concatenate graphs: ``state``, ``next_state`` (N, 13), ``props`` (N, P), ``batch`` (N,)."""
+    return {
+        "state": torch.from_numpy(np.concatenate([b[0] for b in batch])),
+        "next_state": torch.from_numpy(np.concatenate([b[1] for b in batch])),
+        "props": torch.from_numpy(np.concatenate([b[2] for b in batch])),
+        "batch": torch.cat([torch.full((len(b[0]),), i, dtype=torch.long) for i, b in enumerate(batch)]),
+    }
+
+
+def split_trajectories(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Disjoint train/validation trajectory indices."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(n * val_fraction))
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+

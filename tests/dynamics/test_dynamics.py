@@ -1,0 +1,206 @@
+"""The dynamics model, its data, rollouts, checkpoints and training module."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics, save_dynamics
+from dynamics.data import PROP_DIM, PlaySettings, TransitionDataset, collate_transitions, generate_play, load_or_generate, scene_arrays
+from dynamics.gnn import DynamicsConfig, DynamicsModel, InteractionLayer, apply_delta, quat_multiply, radius_edges, state_delta
+from dynamics.module import DynamicsModule, PlayDataModule
+from dynamics.rollout import imagine, pack_scenes, rollout_states
+from envs import SceneConfig, TowerStabilityEnv
+from envs.scene import BLOCK_SIZE, make_cube, new_scene
+
+
+@pytest.fixture(scope="module")
+def play():
+    return generate_play(PlaySettings(n_trajectories=21, seed=5))
+
+
+@pytest.fixture(scope="module")
+def batch(play):
+    dataset = TransitionDataset(play, list(range(play.n_trajectories)))
+    return collate_transitions([dataset[i] for i in range(0, len(dataset), 9)])
+
+
+@pytest.fixture
+def model(batch):
+    torch.manual_seed(0)
+    m = DynamicsModel(DynamicsConfig(hidden=32, message_passing=2))
+    m.fit_normalisation(batch["state"], batch["next_state"], batch["props"], batch["batch"])
+    return m
+
+
+def test_play_generation_is_deterministic_and_covers_every_scenario(play):
+    again = generate_play(PlaySettings(n_trajectories=21, seed=5))
+    np.testing.assert_array_equal(play.states, again.states)
+    assert set(play.scenarios) == {"tower", "removal", "drop", "push", "poke", "roll", "flight"}
+    other = generate_play(PlaySettings(n_trajectories=21, seed=6))
+    assert not np.array_equal(play.states[:3], other.states[:3])
+    towers = [(play.offsets[i + 1] - play.offsets[i]) for i, s in enumerate(play.scenarios) if s == "tower"]
+    assert max(towers) <= 4, "training towers have at most max_tower blocks"
+
+
+def test_cache_has_a_manifest_and_rejects_tampering(tmp_path):
+    settings = PlaySettings(n_trajectories=7, seed=1)
+    data = load_or_generate(tmp_path, settings)
+    folder = next(tmp_path.iterdir())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["trajectories"] == 7 and len(manifest["sha256"]) == 64
+    np.testing.assert_array_equal(load_or_generate(tmp_path, settings).states, data.states)
+    (folder / "play.npz").write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="does not match its manifest"):
+        load_or_generate(tmp_path, settings)
+
+
+def test_state_delta_and_apply_delta_are_inverse(batch):
+    rebuilt = apply_delta(batch["state"], state_delta(batch["state"], batch["next_state"]))
+    torch.testing.assert_close(rebuilt[:, :3], batch["next_state"][:, :3], atol=1e-5, rtol=0)
+    torch.testing.assert_close(rebuilt[:, 7:], batch["next_state"][:, 7:], atol=1e-5, rtol=0)
+    same = (quat_multiply(rebuilt[:, 3:7], batch["next_state"][:, 3:7] * torch.tensor([1.0, -1, -1, -1])))[:, 0].abs()
+    assert torch.all(same > 1 - 1e-5), "orientations agree up to sign"
+
+
+def test_permuting_objects_permutes_predictions(model, batch):
+    mask = batch["batch"] == 0
+    state, props = batch["state"][mask], batch["props"][mask]
+    perm = torch.randperm(len(state), generator=torch.Generator().manual_seed(1))
+    zeros = torch.zeros(len(state), dtype=torch.long)
+    out = model(state, props, zeros)
+    torch.testing.assert_close(model(state[perm], props[perm], zeros), out[perm], atol=1e-5, rtol=1e-5)
+
+
+def test_translation_along_the_table_does_not_change_predictions(model, batch):
+    shifted = batch["state"].clone()
+    shifted[:, 0] += 0.37
+    torch.testing.assert_close(model(shifted, batch["props"], batch["batch"]), model(batch["state"], batch["props"], batch["batch"]), atol=1e-5, rtol=1e-5)
+
+
+def test_edge_features_change_across_message_passing_steps(model, batch):
+    edge_index, attr = radius_edges(batch["state"], batch["props"], batch["batch"], model.config.radius)
+    assert edge_index.shape[1] > 0
+    layer = model.processor[0]
+    assert isinstance(layer, InteractionLayer)
+    nodes = torch.randn(len(batch["state"]), 32)
+    e0 = torch.randn(edge_index.shape[1], 32)
+    h1, e1 = layer(nodes, edge_index, e0)
+    h2, e2 = model.processor[1](h1, edge_index, e1)
+    assert not torch.allclose(e1, e0) and not torch.allclose(e2, e1)
+    assert h2.shape == nodes.shape
+
+
+def test_no_edges_between_far_objects_or_two_static_ones():
+    objects = [make_cube("cube0", "red", (0, 0, 0.03)), make_cube("cube1", "blue", (0.3, 0, 0.03)), make_cube("cube2", "green", (0, 0, 0.09))]
+    _, state, props, batch = pack_scenes([new_scene("t", objects)])
+    edge_index, _ = radius_edges(state, props, batch, 0.06)
+    pairs = {tuple(p) for p in edge_index.t().tolist()}
+    assert pairs == {(0, 2), (2, 0)}
+
+
+def test_gradients_reach_the_inputs(model, batch):
+    state = batch["state"].clone().requires_grad_(True)
+    model(state, batch["props"], batch["batch"]).pow(2).sum().backward()
+    assert state.grad is not None and state.grad[:, [0, 2, 7, 9]].abs().sum() > 0
+
+
+def test_a_tiny_model_overfits_one_trajectory(play):
+    torch.manual_seed(0)
+    states, props = play.trajectory(0)
+    s, n = torch.as_tensor(states[:-1]).reshape(-1, 13), torch.as_tensor(states[1:]).reshape(-1, 13)
+    p = torch.as_tensor(props).repeat(states.shape[0] - 1, 1)
+    b = torch.arange(states.shape[0] - 1).repeat_interleave(states.shape[1])
+    m = DynamicsModel(DynamicsConfig(hidden=64, message_passing=2))
+    m.fit_normalisation(s, n, p, b)
+    target = (state_delta(s, n) - m.target_mean) / m.target_std
+    dynamic = p[:, -1] < 0.5
+    optimizer = torch.optim.Adam(m.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(250):
+        loss = ((m(s, p, b) - target) ** 2)[dynamic].mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.02 * losses[0]
+
+
+def test_rollouts_have_the_right_shape_keep_statics_and_are_deterministic(model, play):
+    states, props = play.trajectory(play.scenarios.index("roll"))
+    s0, p = torch.as_tensor(states[0]), torch.as_tensor(props)
+    b = torch.zeros(len(s0), dtype=torch.long)
+    a, c = rollout_states(model.step, s0, p, b, 7), rollout_states(model.step, s0, p, b, 7)
+    assert a.shape == (8, len(s0), 13)
+    torch.testing.assert_close(a, c)
+    static = p[:, -1] > 0.5
+    torch.testing.assert_close(a[-1, static], s0[static])
+
+
+def test_imagined_scenes_feed_the_tasks_events(model):
+    env = TowerStabilityEnv(scene=SceneConfig(render_images=False))
+    _, info = env.reset(seed=0)
+    frames = imagine(model.step, [info["scene"]], 0.5, 0.1)[0]
+    assert len(frames) == 6 and frames[-1]["time"] == pytest.approx(0.5)
+    assert set(env.events(info["scene"], frames[-1])) >= {"any_fell", "asked"}
+
+
+def test_scenes_with_missing_or_malformed_features_are_refused():
+    scene = new_scene("t", [make_cube("cube0", "red", (0, 0, 0.03))])
+    del scene["objects"][0]["size"]
+    with pytest.raises(ValueError, match="'cube0': size"):
+        scene_arrays(scene)
+    scene = new_scene("t", [make_cube("cube0", "red", (0, 0, float("nan")))])
+    with pytest.raises(ValueError, match="non-finite"):
+        scene_arrays(scene)
+    m = DynamicsModel(DynamicsConfig(hidden=8, message_passing=1))
+    with pytest.raises(ValueError, match=rf"props must have shape \(1, {PROP_DIM}\)"):
+        m(torch.zeros(1, 13), torch.zeros(1, PROP_DIM - 1), torch.zeros(1, dtype=torch.long))
+
+
+def test_checkpoints_round_trip_and_bad_ones_are_refused(model, batch, tmp_path):
+    save_dynamics(model, tmp_path / "m")
+    loaded = load_dynamics(tmp_path / "m")
+    torch.testing.assert_close(loaded(batch["state"], batch["props"], batch["batch"]), model(batch["state"], batch["props"], batch["batch"]))
+    with pytest.raises(ValueError, match="never fitted"):
+        save_dynamics(DynamicsModel(DynamicsConfig(hidden=8)), tmp_path / "unfitted")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["model"]["hidden"] = 16
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="shape"):
+        load_dynamics(tmp_path / "m")
+    from safetensors.torch import load_file, save_file
+
+    save_dynamics(model, tmp_path / "s")
+    state = load_file(str(tmp_path / "s" / "model.safetensors"))
+    state["target_std"] = torch.ones(5)
+    save_file(state, str(tmp_path / "s" / "model.safetensors"))
+    with pytest.raises(ValueError, match="normalisation statistics 'target_std'"):
+        load_dynamics(tmp_path / "s")
+    with pytest.raises(FileNotFoundError, match="train-dynamics"):
+        load_dynamics(tmp_path / "nothing")
+
+
+def test_the_shipped_models_know_gravity_and_support():
+    gnn = load_dynamics(SHIPPED_GNN)
+    assert load_dynamics(SHIPPED_MLP).config.message_passing == 0
+    free = new_scene("t", [make_cube("cube0", "red", (0, 0, 0.4))])
+    resting = new_scene("t", [make_cube("cube0", "red", (0, 0, BLOCK_SIZE / 2))])
+    _, state, props, batch = pack_scenes([free, resting])
+    with torch.no_grad():
+        nxt = gnn.step(state, props, batch)
+    assert nxt[0, 9] == pytest.approx(-0.981, abs=0.15), "a falling block gains about g * 0.1 s of downward speed"
+    assert abs(float(nxt[1, 9])) < 0.1 and abs(float(nxt[1, 2] - state[1, 2])) < 0.005, "a block on the table stays put"
+
+
+def test_lightning_module_trains_a_step_and_logs(tmp_path):
+    data = PlayDataModule(cache_dir=str(tmp_path), n_trajectories=14, batch_size=16)
+    module = DynamicsModule(hidden=16, message_passing=1)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(module, datamodule=data)
+    assert bool(module.model.normalised)
+    assert {"train/loss", "val/loss", "val/rollout_error_0.5s", "val/rollout_error_2s"} <= set(trainer.callback_metrics)
