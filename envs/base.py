@@ -22,6 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.scene import TIMESTEP, Scene, SceneConfig, World
+from envs.state_codec import decode_value, encode_value
 
 PROMPT_CHARSET = frozenset(string.ascii_letters + string.digits + " .,;:!?'\"-+()=/%\n")
 """Characters a prompt may contain (the ``Text`` space's charset)."""
@@ -216,6 +217,11 @@ class PhysicsTaskEnv(gym.Env):
     def _propose(self) -> Scene:
         raise NotImplementedError
 
+    def interpret(self, scene: Scene) -> Scene:
+        """Fill in the task facts (``meta``) that ``counterfactual``/``events`` need, from the
+        objects alone: for scenes a grounder perceived. Part of the tasks' symbolic prior."""
+        return {**scene, "task": self.task_name, "meta": dict(scene.get("meta") or {})}
+
     def propose_scene(self, seed: int | None = None) -> Scene:
         """A scene from this task's distribution *before* any outcome-based selection: drawn from
         ``self.np_random`` (reseeded when ``seed`` is given) without simulating anything. For
@@ -252,6 +258,30 @@ class PhysicsTaskEnv(gym.Env):
 
     def close(self) -> None:
         self.world.close()
+
+    # -- state as plain data (exact resume without pickling) ---------------------------------------
+
+    _STATE_EXCLUDE = frozenset({"config", "world", "action_space", "observation_space", "frames", "render_mode", "spec", "metadata", "action_names"})
+
+    def get_state(self) -> dict[str, Any]:
+        """The episode's state as JSON-able data: generator, scene, episode variables, world."""
+        attrs = {}
+        for name, value in vars(self).items():
+            if name in self._STATE_EXCLUDE:
+                continue
+            try:
+                attrs[name] = encode_value(value)
+            except TypeError:
+                continue
+        return {"task": self.task_name, "attrs": attrs, "world": self.world.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s data (same task and config)."""
+        if state.get("task") != self.task_name:
+            raise ValueError(f"env state is for task {state.get('task')!r}, not {self.task_name!r}")
+        for name, value in state["attrs"].items():
+            setattr(self, name, decode_value(value))
+        self.world.set_state(state["world"])
 
     # -- machinery for subclasses -------------------------------------------------------------
 

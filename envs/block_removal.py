@@ -118,3 +118,10 @@ class BlockRemovalEnv(TowerQuestionEnv):
 
     def _propose(self) -> Scene:
         return self._sample_scene()
+
+    def interpret(self, scene: Scene) -> Scene:
+        out = super().interpret(scene)
+        reds = [o for o in out["objects"] if o["shape"] == "cube" and o.get("colour") == REMOVED_COLOUR]
+        if reds:
+            out["meta"]["red"] = reds[0]["id"]
+        return out

@@ -139,6 +139,13 @@ class RollOffEnv(YesNoTaskEnv):
     def _propose(self) -> Scene:
         return self._sample_scene()
 
+    def interpret(self, scene: Scene) -> Scene:
+        out = super().interpret(scene)
+        platforms = [o for o in out["objects"] if o["id"] == "platform"]
+        if platforms:
+            out["meta"].update(platform_length=platforms[0]["size"][0], surface=platforms[0].get("material"))
+        return out
+
 
 def build_roll_off_scene(task: str, ramp_height: float, platform_length: float, surface: str, ball_colour: str) -> Scene:
     """The RollOff layout: support, ramp (wood), platform (``surface``) and the ball at the top.

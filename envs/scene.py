@@ -511,6 +511,7 @@ class World:
                 m.geom_rgba[self._ghost_geom[ghost]] = (*m.geom_rgba[self._geom["ball0"]][:3], alpha)
         self.set_trail(scene.get("meta", {}).get("trail", []))
         self._present = present
+        self._loaded_scene = scene
         d.time = float(scene.get("time", 0.0))
         mujoco.mj_forward(m, d)
 
@@ -620,6 +621,37 @@ class World:
     def speeds(self, ids: list[str]) -> np.ndarray:
         """Current linear speeds of dynamic objects ``ids``, shape (len(ids),), m/s."""
         return np.array([np.linalg.norm(self.data.qvel[self._qvel_adr[i] : self._qvel_adr[i] + 3]) for i in ids])
+
+    # -- state as plain data (exact resume) -----------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        """The loaded scene, the look and MuJoCo's full integration state (warm start included),
+        as JSON-able data."""
+        size = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION)
+        physics = np.empty(size)
+        mujoco.mj_getState(self.model, self.data, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+        a = self._appearance
+        appearance = {
+            "cloth": a.cloth, "cloth_tint": a.cloth_tint.tolist(), "light_dir": a.light_dir.tolist(), "light_diffuse": a.light_diffuse,
+            "camera_offset": a.camera_offset.tolist(), "camera_target_offset": a.camera_target_offset.tolist(), "shades": dict(a.shades),
+        }
+        return {"scene": copy_tree(self._loaded_scene), "appearance": appearance, "physics": physics.tolist()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        a = state["appearance"]
+        self._apply_appearance(
+            _Appearance(
+                cloth=a["cloth"], cloth_tint=np.asarray(a["cloth_tint"]), light_dir=np.asarray(a["light_dir"]), light_diffuse=float(a["light_diffuse"]),
+                camera_offset=np.asarray(a["camera_offset"]), camera_target_offset=np.asarray(a["camera_target_offset"]), shades=dict(a["shades"]),
+            )
+        )
+        self.load(state["scene"])
+        physics = np.asarray(state["physics"], dtype=float)
+        if physics.shape != (mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION),):
+            raise ValueError(f"world state has {physics.size} numbers; this model needs {mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION)}")
+        mujoco.mj_setState(self.model, self.data, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(self.model, self.data)
 
     # -- simulation -----------------------------------------------------------------------------
 

@@ -280,3 +280,14 @@ class TowerBuildEnv(PhysicsTaskEnv):
 
     def _propose(self) -> Scene:
         return self._propose_scene()
+
+    def interpret(self, scene: Scene) -> Scene:
+        out = super().interpret(scene)
+        cubes = [o for o in out["objects"] if o["shape"] == "cube"]
+        reds = [o for o in cubes if o.get("colour") == PLACED_COLOUR]
+        # The block to place is the red one; if none is seen, the lowest block farthest from the rest.
+        placed = reds[0] if reds else max(cubes, key=lambda o: (-o["position"][2], min((abs(o["position"][0] - c["position"][0]) for c in cubes if c is not o), default=0.0)), default=None)
+        tower = sorted((c for c in cubes if c is not placed), key=lambda c: c["position"][2])
+        if placed is not None and tower:
+            out["meta"].update(placed=placed["id"], tower=[c["id"] for c in tower], base_x=tower[0]["position"][0])
+        return out

@@ -176,5 +176,11 @@ class TowerQuestionEnv(YesNoTaskEnv):
     def events(self, before: Scene, after: Scene) -> dict[str, Any]:
         return {**tower_fall_events(before, after, tower_ids(before), self.config.fall_threshold), "asked": "any_fell"}
 
+    def interpret(self, scene: Scene) -> Scene:
+        out = super().interpret(scene)
+        cubes = sorted((o for o in out["objects"] if o["shape"] == "cube"), key=lambda o: o["position"][2])
+        out["meta"]["tower"] = [c["id"] for c in cubes]
+        return out
+
     def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:
         return fall_stop_condition(self.world, start, tower_ids(start), self.config.fall_threshold)

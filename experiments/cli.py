@@ -230,6 +230,34 @@ def _cmd_bench_dynamics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_agent(args: argparse.Namespace) -> int:
+    from experiments.agents import train_agent
+
+    metrics = train_agent(args)
+    final = metrics.get("final", {})
+    shown = {k: round(v, 4) for k, v in final.items() if isinstance(v, float) and k in ("episodic_return", "success_rate", "reward", "charts/val_accuracy")}
+    print(f"run: {metrics['run']}  finished: {metrics.get('finished', True)}  {shown}")
+    return 0
+
+
+def _cmd_eval_agent(args: argparse.Namespace) -> int:
+    from agent.evaluation import evaluate_run
+    from agent.run import RunDir
+    from envs import TASKS
+
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
+    config = RunDir(args.run).read_config()
+    own = config["agent"]["task"]
+    tasks = list(TASKS) if args.tasks == "all" and config["agent"]["agent"] != "mlp" else [own] if args.tasks == "all" else [t.strip() for t in args.tasks.split(",")]
+    results = evaluate_run(args.run, tasks, args.episodes)
+    rows = [("task", "episodes", "success / accuracy", "mean return", "invalid answers")]
+    pct = lambda v: "n/a" if v != v else f"{v * 100:.1f} %"  # noqa: E731
+    rows += [(t, str(r["episodes"]), pct(r["success_rate"]), f"{r['mean_return']:+.3f}", str(r["invalid_answers"])) for t, r in results.items()]
+    print(_table(rows))
+    return 0
+
+
 def _parse_counts(text: str | None) -> dict[str, int]:
     """"exists=2,left_right=2" -> {"exists": 2, "left_right": 2}."""
     out: dict[str, int] = {}
@@ -337,6 +365,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--one-core", action="store_true", help="pin to one CPU core (CPU runs)")
     p.add_argument("--out", default=None)
     p.set_defaults(handler=_cmd_bench_dynamics)
+
+    p = sub.add_parser("train-agent", help="train an agent on a task (PPO, GRPO or SFT, by agent)")
+    p.add_argument("--agent", required=True, help="vlm-zero-shot, vlm-ppo, vlm-grpo, vlm-sft, hybrid, hybrid-no-dynamics, hybrid-oracle, mlp")
+    p.add_argument("--task", required=True, help="a physground task, or any gymnasium id for the mlp agent (e.g. CartPole-v1)")
+    p.add_argument("--steps", type=int, default=None, help="environment steps (answers) to train on; default per agent")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run directory (default runs/{task}__{agent}__{seed}__{time})")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--num-envs", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lora-rank", type=int, default=16)
+    p.add_argument("--vlm-mode", choices=("score", "generate"), default="score")
+    p.add_argument("--vlm", default=None, help="VLM checkpoint (default: the shipped tiny VLM)")
+    p.add_argument("--async-envs", action="store_true", help="AsyncVectorEnv (exact resume needs the default sync envs)")
+    p.add_argument("--accelerator", default="cpu", help="cpu, cuda, auto")
+    p.add_argument("--image-size", type=int, default=128)
+    p.set_defaults(handler=_cmd_train_agent)
+
+    p = sub.add_parser("eval-agent", help="evaluate a run's agent on its task or every task")
+    p.add_argument("--run", required=True)
+    p.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
+    p.add_argument("--episodes", type=int, default=100)
+    p.set_defaults(handler=_cmd_eval_agent)
 
     sub.add_parser("train-dynamics", help="train the GNN dynamics model (LightningCLI: --config experiments/configs/dynamics/gnn.yaml)")
 

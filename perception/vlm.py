@@ -173,8 +173,9 @@ class VLM:
         prompts: Sequence[str],
         options: Sequence[str] | Sequence[Sequence[str]],
         length_normalize: bool = False,
-        grad: bool = False,
-    ) -> torch.Tensor:
+        grad: bool | None = False,
+        return_hidden: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of each answer option after each (image, prompt).
 
         Args:
@@ -182,10 +183,13 @@ class VLM:
             prompts: B prompts.
             options: K option strings shared by all prompts, or B lists of K options each.
             length_normalize: Divide each option's summed token log-prob by its token count.
-            grad: Keep the autograd graph (for training through the scores).
+            grad: Keep the autograd graph (for training through the scores); None follows
+                ``torch.is_grad_enabled()``.
+            return_hidden: Also return the last layer's hidden state at the last prompt token.
 
         Returns:
-            Tensor (B, K): summed (or mean) log-probabilities of the options' tokens.
+            Tensor (B, K): summed (or mean) log-probabilities of the options' tokens; with
+            ``return_hidden`` also (B, hidden_size).
         """
         per_prompt = [list(options)] * len(prompts) if options and isinstance(options[0], str) else [list(o) for o in options]
         if len(per_prompt) != len(prompts) or len({len(o) for o in per_prompt}) != 1:
@@ -204,15 +208,20 @@ class VLM:
                 rows.append(prompt_ids + option_ids)
                 option_spans.append((lengths[b], len(option_ids)))
         inputs = self._expand(batch, rows, k)
-        with torch.set_grad_enabled(grad):
-            logits = self.model(**inputs).logits.float()
-            logprobs = torch.log_softmax(logits, dim=-1)
+        with torch.set_grad_enabled(torch.is_grad_enabled() if grad is None else grad):
+            out = self.model(**inputs, output_hidden_states=return_hidden)
+            logprobs = torch.log_softmax(out.logits.float(), dim=-1)
         scores = []
         for row, (start, n) in enumerate(option_spans):
             targets = inputs["input_ids"][row, start : start + n]
             token_lp = logprobs[row, start - 1 : start - 1 + n].gather(-1, targets[:, None]).squeeze(-1)
             scores.append(token_lp.sum() / (n if length_normalize else 1))
-        return torch.stack(scores).view(len(prompts), k)
+        scores_t = torch.stack(scores).view(len(prompts), k)
+        if not return_hidden:
+            return scores_t
+        first_rows = torch.arange(0, len(rows), k, device=self.device)
+        last_prompt = torch.tensor([option_spans[r][0] - 1 for r in first_rows.tolist()], device=self.device)
+        return scores_t, out.hidden_states[-1][first_rows, last_prompt]
 
     def _expand(self, batch: dict[str, torch.Tensor], rows: list[list[int]], k: int) -> dict[str, torch.Tensor]:
         """Model inputs for B*K rows (prompt + option ids, right-padded), images repeated K times."""

@@ -7,6 +7,8 @@ import pytest
 import envs  # noqa: F401  (registers the ids, sets MUJOCO_GL)
 from envs import TASKS, SceneConfig
 
+CORPUS = ["Will this block tower fall? yes no", "What colour is the ball? red green blue yellow", "left right stay 1 2 3 -4 +4"] * 20
+
 YES_NO_TASKS = [name for name, spec in TASKS.items() if spec.is_yes_no]
 ALL_TASKS = list(TASKS)
 
@@ -26,3 +28,20 @@ def make_env():
     yield factory
     for env in made:
         env.close()
+
+
+@pytest.fixture(scope="session")
+def llava_dir(tmp_path_factory):
+    """A tiny LLaVA (CLIP vision tower + Llama) saved like any Hugging Face checkpoint."""
+    import torch
+
+    from perception.tiny_vlm import SMALL_MODEL, build_model, build_processor, task_texts, train_tokenizer
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("llava")
+    tokenizer = train_tokenizer(CORPUS + task_texts(), 400)
+    build_model(SMALL_MODEL, tokenizer).save_pretrained(path)
+    build_processor(tokenizer, SMALL_MODEL).save_pretrained(path)
+    return path
+
+

@@ -5,22 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perception.tiny_vlm import SMALL_MODEL, build_model, build_processor, task_texts, train_tokenizer
-
-CORPUS = ["Will this block tower fall? yes no", "What colour is the ball? red green blue yellow", "left right stay 1 2 3 -4 +4"] * 20
-
-
-@pytest.fixture(scope="session")
-def llava_dir(tmp_path_factory):
-    """A tiny LLaVA (CLIP vision tower + Llama) saved like any Hugging Face checkpoint."""
-    import torch
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("llava")
-    tokenizer = train_tokenizer(CORPUS + task_texts(), 400)
-    build_model(SMALL_MODEL, tokenizer).save_pretrained(path)
-    build_processor(tokenizer, SMALL_MODEL).save_pretrained(path)
-    return path
+from tests.conftest import CORPUS  # noqa: F401  (shared tiny-model corpus)
 
 
 @pytest.fixture(scope="session")

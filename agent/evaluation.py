@@ -1,0 +1,95 @@
+"""Evaluate a trained agent on any task (zero-shot on tasks it was not trained on)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import envs
+from agent.factory import AgentSpec, build_policy, env_factory
+from agent.policies import Policy
+from agent.ppo import _stack_observations
+from agent.run import RunDir
+
+EVAL_SEED = 50_000_000
+"""Evaluation episodes use seeds from here: never seen in training (which uses small seeds)."""
+
+
+def load_agent(run_dir: str | Path) -> tuple[AgentSpec, Policy]:
+    """The run's agent spec and its policy with trained weights (untrained for zero-shot)."""
+    run = RunDir(run_dir)
+    config = run.read_config()
+    spec = AgentSpec(**config["agent"])
+    policy = build_policy(spec)
+    if spec.trainer != "none":
+        if not run.has_checkpoint():
+            raise FileNotFoundError(f"run {str(run_dir)!r} has no checkpoint yet: train it first (physground train-agent ...)")
+        _, tensors, _ = run.load_checkpoint()
+        policy.load_trainable_state({k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")})
+    return spec, policy
+
+
+def policy_for_task(spec: AgentSpec, policy: Policy, task: str) -> Policy:
+    """The trained policy answering ``task`` (other tasks: its answer words / semantics)."""
+    if task == spec.task:
+        return policy
+    if spec.agent == "mlp":
+        raise ValueError(f"the mlp agent of {spec.task} cannot act in {task} (different observation space)")
+    if hasattr(policy, "with_task") and spec.agent.startswith("vlm"):
+        semantics = envs.task_spec(task).env_class(scene=envs.SceneConfig(render_images=False))
+        return policy.with_task(semantics.action_names, semantics.parse_answer)
+    return policy.with_task(task)
+
+
+@torch.no_grad()
+def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 16) -> dict[str, float]:
+    """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
+    tasks), invalid answers."""
+    policy.eval()
+    make = env_factory(task, image_size)
+    env_list = [make() for _ in range(min(batch, episodes))]
+    returns, successes, invalid = [], [], 0
+    next_seed = seed
+    while len(returns) < episodes:
+        active = env_list[: min(len(env_list), episodes - len(returns))]
+        obs_infos = [e.reset(seed=next_seed + i) for i, e in enumerate(active)]
+        next_seed += len(active)
+        obs = [o for o, _ in obs_infos]
+        infos = [i for _, i in obs_infos]
+        totals = np.zeros(len(active))
+        done = np.zeros(len(active), bool)
+        while not done.all():
+            live = np.flatnonzero(~done)
+            inputs = policy.prepare(_stack_observations([obs[i] for i in live]), {"scene": [infos[i].get("scene") for i in live]})
+            out = policy.act(inputs, deterministic=True)
+            for k, i in enumerate(live):
+                action = out.env_actions[k] if out.env_actions is not None else int(out.actions[k])
+                obs[i], reward, terminated, truncated, infos[i] = active[i].step(action)
+                totals[i] += reward
+                invalid += int(bool(infos[i].get("invalid_answer", False)))
+                if terminated or truncated:
+                    done[i] = True
+                    if "is_success" in infos[i]:
+                        successes.append(float(infos[i]["is_success"]))
+        returns.extend(totals.tolist())
+    for e in env_list:
+        e.close()
+    return {"episodes": len(returns), "mean_return": float(np.mean(returns)), "success_rate": float(np.mean(successes)) if successes else float("nan"), "invalid_answers": invalid}
+
+
+def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int) -> dict[str, dict[str, float]]:
+    """Evaluate a run's agent on ``tasks``; results are also written to ``eval.json``."""
+    spec, policy = load_agent(run_dir)
+    results = {}
+    for task in tasks:
+        name = envs.task_spec(task).name if task in envs.TASKS or task.startswith("physground/") else task
+        results[name] = evaluate_policy(policy_for_task(spec, policy, name), name, episodes, spec.image_size)
+    path = Path(run_dir) / "eval.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    from envs.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps({**previous, **results}, indent=2))
+    return results

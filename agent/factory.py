@@ -1,0 +1,124 @@
+"""Agents by name: which policy, which trainer, which frozen parts.
+
+=====================  ==========  ==================================================
+agent                  trainer     policy
+=====================  ==========  ==================================================
+vlm-zero-shot          none        the pre-trained VLM scoring the answer words
+vlm-ppo                PPO         the VLM with LoRA (interaction, multi-step capable)
+vlm-grpo               GRPO        the VLM with LoRA (one-step interaction, the paper's RL)
+vlm-sft                SFT         the VLM with LoRA on simulator-labelled answers
+hybrid                 PPO         learned grounder + GNN imagination + decision network
+hybrid-no-dynamics     PPO         as hybrid, without imagined rollouts
+hybrid-oracle          PPO         as hybrid, grounded from the simulator's ground truth
+mlp                    PPO         an MLP on vector observations (any gymnasium Box env)
+=====================  ==========  ==================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import gymnasium as gym
+
+import envs
+from agent.policies import MLPPolicy, Policy
+
+AGENTS = ("vlm-zero-shot", "vlm-ppo", "vlm-grpo", "vlm-sft", "hybrid", "hybrid-no-dynamics", "hybrid-oracle", "mlp")
+TRAINER = {"vlm-zero-shot": "none", "vlm-ppo": "ppo", "vlm-grpo": "grpo", "vlm-sft": "sft", "hybrid": "ppo", "hybrid-no-dynamics": "ppo", "hybrid-oracle": "ppo", "mlp": "ppo"}
+
+
+@dataclass
+class AgentSpec:
+    """Everything that defines an agent of a run (saved in its ``config.json``).
+
+    Attributes:
+        agent: One of ``AGENTS``.
+        task: A physground task name, or any gymnasium id for ``mlp``.
+        seed: The run's one seed.
+        vlm: VLM checkpoint folder (default: the shipped tiny VLM).
+        grounder: Learned grounder folder (default: the shipped one).
+        dynamics: Dynamics model folder (default: the shipped GNN).
+        lora_rank: LoRA rank of VLM agents (0: full fine-tuning).
+        vlm_mode: "score" or "generate".
+        image_size: Observation size of physground tasks.
+    """
+
+    agent: str
+    task: str
+    seed: int = 0
+    vlm: str | None = None
+    grounder: str | None = None
+    dynamics: str | None = None
+    lora_rank: int = 16
+    vlm_mode: str = "score"
+    image_size: int = 128
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.agent not in AGENTS:
+            raise ValueError(f"unknown agent {self.agent!r}; valid: {', '.join(AGENTS)}")
+        if is_physground(self.task):
+            self.task = envs.task_spec(self.task).name
+        elif self.agent != "mlp":
+            raise ValueError(f"unknown task {self.task!r} for agent {self.agent}; valid: {', '.join(envs.TASKS)}")
+        elif self.task not in gym.registry:
+            raise ValueError(f"unknown task {self.task!r}: neither a physground task ({', '.join(envs.TASKS)}) nor a registered gymnasium id")
+        if self.vlm_mode not in ("score", "generate"):
+            raise ValueError(f"unknown VLM mode {self.vlm_mode!r}; valid: score, generate")
+        if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def trainer(self) -> str:
+        return TRAINER[self.agent]
+
+
+def is_physground(task: str) -> bool:
+    try:
+        envs.task_spec(task)
+        return True
+    except ValueError:
+        return False
+
+
+def env_factory(task: str, image_size: int = 128) -> Callable[[], gym.Env]:
+    """A constructor of the task's env (physground ids get the image size)."""
+    if is_physground(task):
+        env_id = envs.task_spec(task).env_id
+        return lambda: gym.make(env_id, scene={"image_size": image_size})
+    return lambda: gym.make(task)
+
+
+def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
+    """The policy of ``spec`` (for ``task``, default the spec's own), untrained heads."""
+    task = task or spec.task
+    if spec.agent == "mlp":
+        env = env_factory(task)()
+        space = env.observation_space
+        if not isinstance(space, gym.spaces.Box) or not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ValueError(f"the mlp agent needs a Box observation and a Discrete action; {task} has {type(space).__name__} / {type(env.action_space).__name__}")
+        obs_dim, n = int(space.shape[0]) if len(space.shape) == 1 else int(space.sample().size), int(env.action_space.n)
+        env.close()
+        return MLPPolicy(obs_dim, n)
+    from perception.tiny_vlm import SHIPPED_CHECKPOINT
+    from perception.vlm import VLM
+
+    vlm = VLM.load(spec.vlm or SHIPPED_CHECKPOINT)
+    semantics = envs.task_spec(task).env_class(scene=envs.SceneConfig(render_images=False))
+    if spec.agent.startswith("vlm"):
+        from agent.vlm_policy import VLMPolicy
+
+        return VLMPolicy(vlm, semantics.action_names, lora_rank=spec.lora_rank, mode=spec.vlm_mode, parse_answer=semantics.parse_answer)
+    from agent.hybrid import HybridPolicy
+    from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
+    from perception.grounder_training import SHIPPED_GROUNDER
+    from perception.grounders import LearnedGrounder, OracleGrounder
+
+    grounder = OracleGrounder() if spec.agent == "hybrid-oracle" else LearnedGrounder.load(spec.grounder or SHIPPED_GROUNDER, vlm)
+    use_dynamics = spec.agent != "hybrid-no-dynamics"
+    dynamics = load_dynamics(spec.dynamics or SHIPPED_GNN) if use_dynamics else None
+    return HybridPolicy(task, vlm, grounder, dynamics, use_dynamics=use_dynamics)

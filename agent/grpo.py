@@ -1,0 +1,166 @@
+"""GRPO for one-step tasks (the RL setting of arXiv 2602.06033: G = 16 answers per scene, LoRA r = 16).
+
+For each scene, G answers are sampled from the policy; each is scored by the env restored to the
+very same scene (its plain-data state), so the G rewards differ only by the answer. Advantages are
+the rewards normalised within the group; the objective is PPO's clipped surrogate, with an optional
+KL penalty to the frozen pre-trained model (k3 estimator; LoRA adapters switched off). No critic.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agent.env_state import StateCapture
+from agent.policies import Policy, concat, select
+from agent.run import RunDir, StopRequest, TrainingError, restore_rng_states, rng_states, seed_everything
+
+
+def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """(r - mean) / (std + eps) within each group; (P, G) -> (P, G). Groups whose answers all
+    scored the same get zero advantage."""
+    mean = rewards.mean(dim=1, keepdim=True)
+    std = rewards.std(dim=1, keepdim=True, unbiased=False)
+    return torch.where(std > eps, (rewards - mean) / (std + eps), torch.zeros_like(rewards))
+
+
+def grpo_loss(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, ref_log_probs: torch.Tensor | None,
+              clip_coef: float = 0.2, kl_coef: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped surrogate plus ``kl_coef`` times the k3 estimate of KL(policy || reference)."""
+    ratio = (new_log_probs - old_log_probs).exp()
+    surrogate = torch.min(ratio * advantages, torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef) * advantages).mean()
+    loss = -surrogate
+    stats = {"policy_loss": (-surrogate).detach(), "clipfrac": ((ratio - 1).abs() > clip_coef).float().mean().detach()}
+    if ref_log_probs is not None:
+        log_r = ref_log_probs - new_log_probs
+        kl = (log_r.exp() - log_r - 1).mean()
+        loss = loss + kl_coef * kl
+        stats["kl_to_reference"] = kl.detach()
+    return loss, stats
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    """GRPO hyper-parameters (group size and LoRA rank as in the paper)."""
+
+    updates: int = 50
+    prompts_per_update: int = 8
+    group_size: int = 16
+    lr: float = 1e-4
+    clip_coef: float = 0.2
+    kl_coef: float = 0.04
+    epochs: int = 1
+    minibatch: int = 32
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("updates", "prompts_per_update", "group_size", "epochs", "minibatch", "checkpoint_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"grpo.{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.group_size < 2:
+            raise ValueError(f"grpo.group_size must be at least 2 (advantages are relative), got {self.group_size}")
+
+
+def scene_seed(seed: int, update: int, prompt: int, per_update: int) -> int:
+    """The env seed of prompt ``prompt`` of update ``update`` (resume needs no env state)."""
+    return int(np.random.SeedSequence([seed, update * per_update + prompt]).generate_state(1)[0] % 2**31)
+
+
+def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig, run: RunDir, seed: int, resume: bool = False,
+               progress: bool = True, hyperparameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``policy`` with GRPO on a one-step task; see the module docstring."""
+    from tqdm import tqdm
+
+    seed_everything(seed)
+    env = StateCapture(env_fn())
+    optimizer = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=config.lr)
+    update, history = 0, []
+    if resume:
+        state, tensors, opt_state = run.load_checkpoint()
+        policy.load_trainable_state({k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")})
+        optimizer.load_state_dict(opt_state)
+        restore_rng_states({**state["rng"], "torch": tensors["rng.torch"]})
+        update, history = state["update"], state["history"]
+    writer = run.writer(purge_step=update if resume else None)
+    if not resume and hyperparameters is not None:
+        table = "\n".join(f"|{k}|{v}|" for k, v in {**asdict(config), **hyperparameters}.items())
+        writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    bar = tqdm(total=config.updates, initial=update, disable=not progress, unit="update", dynamic_ncols=True)
+    started = time.time()
+    with StopRequest() as stop:
+        while update < config.updates and not stop.requested:
+            groups, actions, old_lp, rewards, successes = [], [], [], [], []
+            policy.eval()
+            for p in range(config.prompts_per_update):
+                obs, info = env.reset(seed=scene_seed(seed, update, p, config.prompts_per_update))
+                saved = env.get_state()
+                batch = {k: (np.asarray(v)[None] if isinstance(v, np.ndarray) else (v,)) for k, v in obs.items()}
+                with torch.no_grad():
+                    inputs = policy.prepare(batch, {"scene": [info.get("scene")]})
+                    group = concat([inputs] * config.group_size)
+                    out = policy.act(group)
+                row = []
+                for g in range(config.group_size):
+                    env.set_state(saved)
+                    action = out.env_actions[g] if out.env_actions is not None else int(out.actions[g])
+                    _, reward, terminated, truncated, step_info = env.step(action)
+                    if not terminated:
+                        raise ValueError("GRPO is for one-step tasks: the episode did not end after one answer")
+                    row.append(float(reward))
+                    successes.append(float(step_info.get("is_success", reward > 0)))
+                groups.append(group)
+                actions.append(out.actions)
+                old_lp.append(out.log_probs)
+                rewards.append(row)
+            reward_t = torch.tensor(rewards)
+            advantages = group_advantages(reward_t).reshape(-1)
+            flat, b_actions, b_old = concat(groups), torch.cat(actions), torch.cat(old_lp)
+            policy.train()
+            stats: list[dict[str, torch.Tensor]] = []
+            n = len(b_actions)
+            for _ in range(config.epochs):
+                order = torch.randperm(n)
+                for start in range(0, n, config.minibatch):
+                    idx = order[start : start + config.minibatch]
+                    mb_inputs = select(flat, idx)
+                    new_lp, _, _ = policy.evaluate(mb_inputs, b_actions[idx])
+                    ref = policy.reference_log_probs(mb_inputs, b_actions[idx]) if config.kl_coef and hasattr(policy, "reference_log_probs") else None
+                    loss, mb = grpo_loss(new_lp, b_old[idx], advantages[idx], ref, config.clip_coef, config.kl_coef)
+                    if not torch.isfinite(loss):
+                        raise TrainingError(f"non-finite GRPO loss at update {update + 1}; stopped; last good checkpoint in {run.checkpoint}")
+                    optimizer.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], config.max_grad_norm)
+                    optimizer.step()
+                    stats.append(mb)
+            update += 1
+            record = {"update": update, "reward": float(reward_t.mean()), "success_rate": float(np.mean(successes)),
+                      "sps": update * config.prompts_per_update * config.group_size / max(1e-9, time.time() - started)}
+            for key in stats[-1]:
+                record[key] = float(torch.stack([s[key] for s in stats]).mean())
+            step = update * config.prompts_per_update
+            writer.add_scalar("charts/reward", record["reward"], step)
+            writer.add_scalar("charts/success_rate", record["success_rate"], step)
+            for key in ("policy_loss", "clipfrac", "kl_to_reference"):
+                if key in record:
+                    writer.add_scalar(f"losses/{key}", record[key], step)
+            writer.flush()
+            history.append(record)
+            bar.update(1)
+            bar.set_postfix(reward=f"{record['reward']:.2f}", acc=f"{record['success_rate']:.2f}")
+            if update % config.checkpoint_every == 0 or update == config.updates or stop.requested:
+                rng = rng_states()
+                tensors = {f"policy.{k}": v for k, v in policy.trainable_state().items()}
+                tensors["rng.torch"] = rng.pop("torch")
+                run.save_checkpoint({"update": update, "history": history, "rng": rng}, tensors, optimizer.state_dict())
+    bar.close()
+    env.close()
+    metrics = {"updates": update, "finished": update >= config.updates, "history": history, "final": history[-1] if history else {}}
+    run.write_metrics(metrics)
+    return metrics

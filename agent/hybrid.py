@@ -1,0 +1,170 @@
+"""The hybrid neuro-symbolic agent.
+
+grounder -> SceneGraph -> the task's ``interpret`` (which block is the red one ...) -> for every
+candidate action, the task's ``counterfactual`` -> the GNN imagines the rollout -> the task's
+``events`` are read from the imagined end state -> a small network over [the VLM's embedding of
+the prompt, the VLM's embedding of each answer word, that answer's imagined events, a pooled
+encoding of the graph] -> one logit per answer, and a value.
+
+**The symbolic task semantics (``interpret``, ``counterfactual``, ``events``) are explicit prior
+knowledge given to this agent, not learned**; every result that uses it must say so. Grounder,
+dynamics model and VLM are frozen; PPO trains only the decision network. Variants:
+``use_dynamics=False`` (``hybrid-no-dynamics``: no imagined rollouts, the event features are
+zero) and the oracle grounder (``hybrid-oracle``: ground-truth scenes from the simulator).
+
+Event features are one task-agnostic vector per answer (``EVENT_FEATURES``), so one decision
+network can be evaluated on every task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agent.policies import Inputs, Policy
+from dynamics.gnn import DynamicsModel
+from dynamics.rollout import imagine
+from envs import SceneConfig, task_spec
+from envs.scene import BLOCK_SIZE, Scene
+from perception.grounders import Grounder, OracleGrounder
+from perception.scene_graph import NODE_FEATURES, SceneGraph
+from perception.vlm import VLM
+
+EVENT_FEATURES = (
+    "asked", "any_fell", "outcome_success", "outcome_miss", "outcome_collapse", "ball_left_platform",
+    "caught", "missed", "in_zone", "distance_to_target", "offset",
+)
+IMAGINE_SECONDS = {"Catch": 1.0}
+"""Imagination horizon per task (the task's simulated seconds otherwise)."""
+
+
+def event_vector(events: dict[str, Any]) -> np.ndarray:
+    """The task-agnostic feature vector of one imagined outcome (zeros where not applicable)."""
+    v = np.zeros(len(EVENT_FEATURES), np.float32)
+    if "asked" in events:
+        v[0] = float(events[events["asked"]])
+    for i, key in enumerate(EVENT_FEATURES):
+        if key in ("any_fell", "ball_left_platform", "caught", "missed", "in_zone") and key in events:
+            v[i] = float(events[key])
+    if "outcome" in events:
+        v[2:5] = [events["outcome"] == o for o in ("success", "miss", "collapse")]
+    if "distance_to_target" in events:
+        v[9] = min(3.0, events["distance_to_target"] / (2 * BLOCK_SIZE))
+    if "offset" in events:
+        v[10] = float(np.clip(events["offset"] / BLOCK_SIZE, -5, 5))
+    return v
+
+
+def graph_encoding(graph: SceneGraph) -> np.ndarray:
+    """Mean and max of the graph's node features, shape (2 * len(NODE_FEATURES),)."""
+    x = graph.to_pyg().x.numpy() if graph.nodes else np.zeros((1, len(NODE_FEATURES)), np.float32)
+    return np.concatenate([x.mean(0), x.max(0)]).astype(np.float32)
+
+
+class HybridPolicy(Policy):
+    """See the module docstring.
+
+    Args:
+        task: The task whose semantics the agent uses (name or id).
+        vlm: Frozen VLM (prompt and answer embeddings).
+        grounder: Image -> scene graph (an ``OracleGrounder`` reads ``infos["scene"]``).
+        dynamics: Frozen dynamics model (None with ``use_dynamics=False``).
+        use_dynamics: Imagine rollouts (False: ``hybrid-no-dynamics``).
+        hidden: Width of the decision network.
+    """
+
+    def __init__(self, task: str, vlm: VLM, grounder: Grounder, dynamics: DynamicsModel | None, use_dynamics: bool = True, hidden: int = 128) -> None:
+        super().__init__()
+        if use_dynamics and dynamics is None:
+            raise ValueError("a hybrid agent with imagination needs a dynamics model")
+        self.vlm, self.grounder, self.dynamics, self.use_dynamics = vlm, grounder, dynamics, use_dynamics
+        for module in (vlm.model, dynamics):
+            for p in module.parameters() if module is not None else ():
+                p.requires_grad_(False)
+        self._bind_task(task)
+        d, g, e = vlm.hidden_size, 2 * len(NODE_FEATURES), len(EVENT_FEATURES)
+        self.prompt_norm, self.answer_norm = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.scorer = nn.Sequential(nn.Linear(2 * d + e + g, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.critic = nn.Sequential(nn.Linear(d + e + g, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def _bind_task(self, task: str) -> None:
+        spec = task_spec(task)
+        self.task = spec.name
+        self.semantics = spec.env_class(scene=SceneConfig(render_images=False))
+        self.action_names = self.semantics.action_names
+        with torch.no_grad():
+            table = self.vlm.model.get_input_embeddings().weight
+            rows = []
+            for name in self.action_names:
+                ids = self.vlm.tokenizer(self.vlm.answer_prefix + name, add_special_tokens=False)["input_ids"]
+                rows.append(table[ids].float().mean(0))
+        self.register_buffer("answer_embeddings", torch.stack(rows).cpu(), persistent=False)
+
+    def with_task(self, task: str) -> HybridPolicy:
+        """The same networks deciding another task (its semantics and answer words)."""
+        clone = object.__new__(HybridPolicy)
+        nn.Module.__init__(clone)
+        for name in ("vlm", "grounder", "dynamics", "use_dynamics", "prompt_norm", "answer_norm", "scorer", "critic"):
+            setattr(clone, name, getattr(self, name))
+        clone._bind_task(task)
+        return clone
+
+    # -- the frozen part: grounding and imagination -------------------------------------------------
+
+    def _scenes(self, obs: Any, infos: dict[str, Any] | None) -> list[Scene]:
+        images = list(obs["image"])
+        if isinstance(self.grounder, OracleGrounder):
+            truth = (infos or {}).get("scene")
+            if truth is None or any(s is None for s in truth):
+                raise ValueError("hybrid-oracle needs the simulator's scene in infos['scene']")
+            return [self.semantics.interpret(s) for s in truth]
+        return [self.semantics.interpret(g.to_scene()) for g in self.grounder.ground(images)]
+
+    @torch.no_grad()
+    def imagined_events(self, scenes: list[Scene]) -> np.ndarray:
+        """Event features of every (scene, action): (B, A, len(EVENT_FEATURES))."""
+        n_actions = len(self.action_names)
+        out = np.zeros((len(scenes), n_actions, len(EVENT_FEATURES)), np.float32)
+        if not self.use_dynamics:
+            return out
+        starts, owners = [], []
+        for b, scene in enumerate(scenes):
+            seen: dict[str, int] = {}
+            for a in range(n_actions):
+                start = self.semantics.counterfactual(scene, a)
+                key = repr(start["objects"])
+                if key not in seen:  # yes/no answers leave the scene alone: imagine it once
+                    seen[key] = len(starts)
+                    starts.append(start)
+                owners.append((b, a, seen[key]))
+        seconds = IMAGINE_SECONDS.get(self.task, self.semantics._sim_seconds())
+        device = next(self.dynamics.parameters()).device
+        frames = imagine(self.dynamics.step, starts, seconds, self.dynamics.config.dt, device)
+        vectors = [event_vector(self.semantics.events(start, f[-1])) for start, f in zip(starts, frames)]
+        for b, a, k in owners:
+            out[b, a] = vectors[k]
+        return out
+
+    def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
+        if not isinstance(obs, dict) or "image" not in obs:
+            raise ValueError("HybridPolicy needs image + prompt observations (a physground task)")
+        scenes = self._scenes(obs, infos)
+        graphs = np.stack([graph_encoding(SceneGraph.from_scene(s)) for s in scenes])
+        with torch.no_grad():
+            prompt = self.vlm.hidden_states(list(obs["image"]), list(obs["prompt"]))[-1].float().cpu()
+        return {"prompt": prompt, "graph": torch.from_numpy(graphs), "events": torch.from_numpy(self.imagined_events(scenes))}
+
+    # -- the trained part -------------------------------------------------------------------------
+
+    def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        prompt = self.prompt_norm(inputs["prompt"])
+        events, graph = inputs["events"], inputs["graph"]
+        b, a, _ = events.shape
+        answers = self.answer_norm(self.answer_embeddings.to(prompt.device))
+        x = torch.cat([prompt[:, None].expand(b, a, -1), answers[None].expand(b, a, -1), events, graph[:, None].expand(b, a, -1)], dim=-1)
+        logits = self.scorer(x).squeeze(-1)
+        value = self.critic(torch.cat([prompt, events.mean(1), graph], dim=-1)).squeeze(-1)
+        return logits, value

@@ -1,0 +1,177 @@
+"""Policies: one interface for every learner, so trainers never know which policy they train.
+
+``prepare(obs, infos)`` turns a batch of vector-env observations into the policy's inputs (a dict
+of tensors / arrays / lists with the batch first). Frozen work happens there, once per
+observation (the hybrid's grounding and imagination), so PPO's epochs reuse it. Then:
+
+- ``forward(inputs) -> (logits (B, A), values (B,))``;
+- ``act(inputs, deterministic) -> ActOutput`` (actions, log-probs, entropy, values);
+- ``evaluate(inputs, actions) -> (log-probs, entropy, values)``.
+
+``MLPPolicy`` fits any env with a ``Box`` observation and ``Discrete`` action. ``VLMPolicy`` and
+``HybridPolicy`` live in ``agent/vlm_policy.py`` and ``agent/hybrid.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical
+
+Inputs = dict[str, Any]
+
+
+@dataclass
+class ActOutput:
+    """What ``act`` returns for a batch: (B,) tensors, and what to send to the envs when that is
+    not the action index (free-text answers)."""
+
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    entropy: torch.Tensor
+    values: torch.Tensor
+    env_actions: np.ndarray | None = None
+
+
+def select(inputs: Inputs, index: torch.Tensor | np.ndarray | list[int]) -> Inputs:
+    """The rows ``index`` of every entry of ``inputs`` (tensors, arrays, lists)."""
+    tensor_index = torch.as_tensor(index, dtype=torch.long)
+    idx = tensor_index.tolist() if any(not isinstance(v, torch.Tensor) for v in inputs.values()) else None
+    out = {}
+    for key, value in inputs.items():
+        if isinstance(value, torch.Tensor):
+            out[key] = value[tensor_index.to(value.device)]
+        elif isinstance(value, np.ndarray):
+            out[key] = value[idx]
+        else:
+            out[key] = [value[i] for i in idx]
+    return out
+
+
+def concat(parts: list[Inputs]) -> Inputs:
+    """Stack the rows of several inputs (same keys)."""
+    out = {}
+    for key in parts[0]:
+        values = [p[key] for p in parts]
+        if isinstance(values[0], torch.Tensor):
+            out[key] = torch.cat(values)
+        elif isinstance(values[0], np.ndarray):
+            out[key] = np.concatenate(values)
+        else:
+            out[key] = [v for p in values for v in p]
+    return out
+
+
+def batch_size(inputs: Inputs) -> int:
+    return len(next(iter(inputs.values())))
+
+
+class Policy(nn.Module):
+    """Base class: subclasses implement ``prepare`` and ``forward``.
+
+    Attributes:
+        action_names: The answer words of the task's actions.
+    """
+
+    action_names: tuple[str, ...] = ()
+
+    def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
+        raise NotImplementedError
+
+    def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def act(self, inputs: Inputs, deterministic: bool = False) -> ActOutput:
+        logits, values = self(inputs)
+        dist = Categorical(logits=logits)
+        actions = logits.argmax(-1) if deterministic else dist.sample()
+        return ActOutput(actions, dist.log_prob(actions), dist.entropy(), values)
+
+    def evaluate(self, inputs: Inputs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, values = self(inputs)
+        dist = Categorical(logits=logits)
+        return dist.log_prob(actions), dist.entropy(), values
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The tensors a checkpoint must hold (trainable parameters; frozen parts are rebuilt
+        from their own checkpoints)."""
+        return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load :meth:`trainable_state`'s tensors, checking names and shapes.
+
+        Raises:
+            ValueError: Missing, unexpected or misshapen tensors (a checkpoint of another policy).
+        """
+        own = dict(self.named_parameters())
+        expected = {n for n, p in own.items() if p.requires_grad}
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise ValueError(f"checkpoint does not fit this policy: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        with torch.no_grad():
+            for name, tensor in state.items():
+                if own[name].shape != tensor.shape:
+                    raise ValueError(f"checkpoint tensor {name!r} has shape {tuple(tensor.shape)}, the policy needs {tuple(own[name].shape)}")
+                own[name].copy_(tensor)
+
+
+def log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities of ``actions`` (B,) and entropies (B,) of categorical ``logits`` (B, A)."""
+    log_p = torch.log_softmax(logits, dim=-1)
+    return log_p.gather(-1, actions[:, None].long()).squeeze(-1), -(log_p.exp() * log_p).sum(-1)
+
+
+class MLPPolicy(Policy):
+    """Separate actor and critic MLPs (two tanh layers, orthogonal init as in CleanRL) for vector
+    observations.
+
+    Both networks have the same shape, so they are evaluated together: their weights are stacked
+    on a leading axis of 2 and run with batched matrix products. That is exactly two separate
+    MLPs (no weight is shared) with half the operations per step. The critic's output has as many
+    columns as the actor's; only column 0 is read, the others start at zero and never change.
+
+    Args:
+        obs_dim: Size of the flattened observation.
+        n_actions: Number of discrete actions.
+        hidden: Width of the two hidden layers.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64, action_names: tuple[str, ...] | None = None) -> None:
+        super().__init__()
+        self.action_names = tuple(action_names or (str(i) for i in range(n_actions)))
+        sizes = [(obs_dim, hidden), (hidden, hidden), (hidden, n_actions)]
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(2, i, o)) for i, o in sizes)
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(2, 1, o)) for _, o in sizes)
+        with torch.no_grad():
+            for k, w in enumerate(self.weights):
+                for net in range(2):
+                    last = k == len(sizes) - 1
+                    gain = (0.01 if net == 0 else 1.0) if last else float(np.sqrt(2))
+                    cols = w.shape[2] if not (last and net == 1) else 1
+                    block = torch.empty(cols, w.shape[1])
+                    nn.init.orthogonal_(block, gain)
+                    w[net].zero_()
+                    w[net, :, :cols] = block.t()
+
+    def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
+        if not isinstance(obs, np.ndarray) or obs.dtype.kind not in "fiub":
+            raise ValueError(f"MLPPolicy needs a numeric observation array (a Box space), got {type(obs).__name__}")
+        return {"obs": torch.as_tensor(obs, dtype=torch.float32).reshape(len(obs), -1)}
+
+    def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        x = inputs["obs"].unsqueeze(0).expand(2, -1, -1)
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if k < last:
+                x = torch.tanh(x)
+        return x[0], x[1, :, 0]
+
+    def evaluate(self, inputs: Inputs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, values = self(inputs)
+        log_p, entropy = log_prob_entropy(logits, actions)
+        return log_p, entropy, values

@@ -1,0 +1,186 @@
+"""Run directories shared by every trainer: resolved config, TensorBoard logs, checkpoints,
+``metrics.json``, seeding, and stopping on SIGINT/SIGTERM.
+
+A run directory holds::
+
+    config.json        the resolved configuration (seed included), written once
+    tb/                TensorBoard events (``charts/``, ``losses/`` tags, a hyper-parameter table)
+    checkpoint/        the latest checkpoint (replaced atomically: written beside, then renamed)
+    metrics.json       final metrics
+
+A checkpoint is ``state.json`` (counters, RNG states, env states, ...), ``tensors.safetensors``
+(policy weights and other arrays) and ``optimizer.pt`` (read with ``weights_only=True``). Reading a
+checkpoint never executes code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs.files import atomic_write_text
+from envs.state_codec import decode_value, encode_value
+
+CHECKPOINT_FORMAT = "physground.checkpoint/1"
+
+
+class TrainingError(RuntimeError):
+    """A run that must stop (non-finite loss ...); the message says which checkpoint survives."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch from the run's one seed."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_states() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states (torch's as a tensor)."""
+    return {"python": encode_value(random.getstate()), "numpy": encode_value(np.random.get_state()), "torch": torch.get_rng_state()}
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_states`."""
+    random.setstate(_tuples(decode_value(states["python"])))
+    np.random.set_state(_tuples(decode_value(states["numpy"])))
+    torch.set_rng_state(states["torch"])
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the trainer checks at safe points; a second signal
+    restores the default handler (so it kills the process at once)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals cannot be caught here
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class RunDir:
+    """A run directory (see the module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.checkpoint = self.path / "checkpoint"
+        self._writer = None
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Write ``config.json``; a resumed run must have the same config."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        target = self.path / "config.json"
+        if target.exists():
+            existing = json.loads(target.read_text())
+            if existing != json.loads(json.dumps(config)):
+                changed = sorted(k for k in set(existing) | set(config) if existing.get(k) != json.loads(json.dumps(config)).get(k))
+                raise ValueError(f"{str(self.path)!r} already holds a run with a different config (differs in: {', '.join(changed)}); use another --out")
+            return
+        atomic_write_text(target, json.dumps(config, indent=2, sort_keys=True))
+
+    def read_config(self) -> dict[str, Any]:
+        """The run's ``config.json``."""
+        target = self.path / "config.json"
+        if not target.exists():
+            raise FileNotFoundError(f"no run in {str(self.path)!r} (config.json missing)")
+        try:
+            return json.loads(target.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{str(target)!r} is not valid JSON: {exc.msg}") from exc
+
+    def writer(self, purge_step: int | None = None) -> Any:
+        """The TensorBoard writer (events after ``purge_step`` are dropped on resume)."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.path / "tb"), purge_step=purge_step)
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        atomic_write_text(self.path / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float))
+
+    def has_checkpoint(self) -> bool:
+        return (self.checkpoint / "state.json").exists()
+
+    def save_checkpoint(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], optimizer: dict[str, Any] | None) -> None:
+        """Write a checkpoint beside the old one, then swap it in (never half-written)."""
+        from safetensors.torch import save_file
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=self.path))
+        try:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(work / "tensors.safetensors"))
+            if optimizer is not None:
+                torch.save(optimizer, work / "optimizer.pt")
+            (work / "state.json").write_text(json.dumps({"format": CHECKPOINT_FORMAT, **state}))
+            old = self.path / ".checkpoint.old"
+            shutil.rmtree(old, ignore_errors=True)
+            if self.checkpoint.exists():
+                os.replace(self.checkpoint, old)
+            os.replace(work, self.checkpoint)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def load_checkpoint(self) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any] | None]:
+        """(state, tensors, optimizer state) of the latest checkpoint.
+
+        Raises:
+            FileNotFoundError: No checkpoint.
+            ValueError: A corrupted or foreign checkpoint, naming the file.
+        """
+        from safetensors.torch import load_file
+
+        if not self.has_checkpoint():
+            raise FileNotFoundError(f"no checkpoint in {str(self.checkpoint)!r} to resume from")
+        try:
+            state = json.loads((self.checkpoint / "state.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"corrupted checkpoint: {str(self.checkpoint / 'state.json')!r} is not valid JSON ({exc.msg})") from exc
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{str(self.checkpoint)!r} is not a physground checkpoint (format {state.get('format')!r})")
+        try:
+            tensors = load_file(str(self.checkpoint / "tensors.safetensors"))
+        except Exception as exc:  # safetensors raises several error types for bad files
+            raise ValueError(f"corrupted checkpoint: cannot read {str(self.checkpoint / 'tensors.safetensors')!r} ({exc})") from exc
+        optimizer = None
+        if (self.checkpoint / "optimizer.pt").exists():
+            try:
+                optimizer = torch.load(self.checkpoint / "optimizer.pt", weights_only=True)
+            except Exception as exc:  # pickle/zip errors; weights_only refuses anything executable
+                raise ValueError(f"corrupted checkpoint: cannot read {str(self.checkpoint / 'optimizer.pt')!r} ({exc})") from exc
+        return state, tensors, optimizer

@@ -1,0 +1,136 @@
+"""Supervised fine-tuning of the VLM baseline on simulator-labelled answers (no interaction).
+
+Examples are (image, prompt, correct answer): the simulated answer of yes/no tasks, the best
+release position / push strength found by simulating every action (TowerBuild, Push), and the
+action of a controller that heads for the ball's landing point (Catch). The loss is the negative
+log-likelihood of the correct answer's tokens (teacher forcing); accuracy is the argmax over the
+task's answer words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs import SceneConfig, task_spec
+from envs.scene import find_object
+
+
+@dataclass
+class SFTExample:
+    image: np.ndarray
+    prompt: str
+    action: int
+
+
+def expert_examples(task: str, n: int, seed: int, image_size: int = 128) -> list[SFTExample]:
+    """``n`` (image, prompt, correct action) examples of ``task`` from the simulator."""
+    spec = task_spec(task)
+    env = spec.env_class(scene=SceneConfig(image_size=image_size))
+    out: list[SFTExample] = []
+    episode = 0
+    while len(out) < n:
+        obs, info = env.reset(seed=seed + episode)
+        episode += 1
+        if spec.is_yes_no:
+            out.append(SFTExample(obs["image"], obs["prompt"], int(info["label"])))
+        elif spec.name in ("TowerBuild", "Push"):
+            out.append(SFTExample(obs["image"], obs["prompt"], env.best_action()))
+        elif spec.name == "Catch":
+            landing = info["landing_x"]
+            for _ in range(spec.max_episode_steps):
+                basket = find_object(env.scene_graph(), "basket")["position"][0]
+                gap = landing - basket
+                action = 1 if abs(gap) < env.config.basket_step / 2 else (2 if gap > 0 else 0)
+                out.append(SFTExample(obs["image"], obs["prompt"], action))
+                obs, _, terminated, truncated, _ = env.step(action)
+                if terminated or truncated or len(out) >= n:
+                    break
+        else:
+            raise ValueError(f"no expert for task {spec.name!r}")
+    env.close()
+    return out[:n]
+
+
+def _collate(batch: list[SFTExample]) -> dict[str, Any]:
+    return {"image": [b.image for b in batch], "prompt": [b.prompt for b in batch], "action": torch.tensor([b.action for b in batch])}
+
+
+def sft_module_class() -> type:
+    import lightning as L
+
+    class SFTModule(L.LightningModule):
+        """Thin Lightning wrapper: answer-token NLL on the VLM policy; validation accuracy."""
+
+        def __init__(self, policy: Any, lr: float) -> None:
+            super().__init__()
+            self.policy, self.lr = policy, lr
+
+        def _common_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+            names = self.policy.action_names
+            correct = [[names[a]] for a in batch["action"].tolist()]
+            nll = -self.policy.vlm.score_options(batch["image"], batch["prompt"], correct, grad=stage == "train")[:, 0].mean()
+            if not torch.isfinite(nll):
+                raise FloatingPointError(f"{stage} loss is {float(nll)} at step {self.global_step}")
+            self.log(f"losses/{stage}_nll", nll, prog_bar=True, batch_size=len(correct))
+            if stage != "train":
+                with torch.no_grad():
+                    scores = self.policy.vlm.score_options(batch["image"], batch["prompt"], list(names))
+                accuracy = (scores.argmax(-1).cpu() == batch["action"]).float().mean()
+                self.log("charts/val_accuracy", accuracy, prog_bar=True, batch_size=len(correct))
+            return nll
+
+        def on_train_epoch_start(self) -> None:
+            self.policy.train()  # VLM.load leaves the model in eval mode
+
+        def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+            return self._common_step(batch, "train")
+
+        def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+            self._common_step(batch, "val")
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.AdamW([p for p in self.policy.parameters() if p.requires_grad], lr=self.lr, weight_decay=0.0)
+
+    return SFTModule
+
+
+def train_sft(policy: Any, task: str, run: Any, seed: int, examples: int = 2000, epochs: int = 3, batch_size: int = 16, lr: float = 2e-4,
+              image_size: int = 128, progress: bool = True) -> dict[str, Any]:
+    """Fine-tune ``policy`` (a VLMPolicy) on expert examples; save it in ``run``'s checkpoint.
+
+    Resume is epoch-granular: a resumed run reloads the adapters saved after the last finished
+    epoch and trains the remaining epochs (the optimizer's moments restart).
+    """
+    import lightning as L
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from agent.run import seed_everything
+
+    seed_everything(seed)
+    data = expert_examples(task, examples, seed, image_size)
+    n_val = max(1, len(data) // 10)
+    train_loader = torch.utils.data.DataLoader(data[n_val:], batch_size=batch_size, shuffle=True, collate_fn=_collate)
+    val_loader = torch.utils.data.DataLoader(data[:n_val], batch_size=batch_size, collate_fn=_collate)
+    done_epochs = 0
+    if run.has_checkpoint():
+        state, tensors, _ = run.load_checkpoint()
+        policy.load_trainable_state({k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")})
+        done_epochs = state.get("epoch", 0)
+    module = sft_module_class()(policy, lr)
+    logger = TensorBoardLogger(str(run.path), name="tb", version="sft", default_hp_metric=False)
+    history = []
+    for epoch in range(done_epochs, epochs):
+        trainer = L.Trainer(max_epochs=1, accelerator="auto", devices=1, logger=logger, enable_checkpointing=False, enable_progress_bar=progress, log_every_n_steps=10)
+        trainer.fit(module, train_loader, val_loader)
+        record = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        record["epoch"] = epoch + 1
+        history.append(record)
+        tensors = {f"policy.{k}": v for k, v in policy.trainable_state().items()}
+        run.save_checkpoint({"epoch": epoch + 1, "history": history}, tensors, None)
+    metrics = {"epochs": epochs, "examples": len(data), "history": history, "final": history[-1] if history else {}}
+    run.write_metrics(metrics)
+    return metrics

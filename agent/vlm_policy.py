@@ -1,0 +1,109 @@
+"""The pure end-to-end baseline: a VLM reads the image and the question and answers.
+
+Action distribution (``mode="score"``, default): a softmax over the VLM's log-probabilities of the
+task's answer words (``VLM.score_options``). ``mode="generate"``: the VLM writes free text, which the
+task parses (``parse_answer``); unparseable text earns the task's invalid-answer reward, and the
+log-probability of the written text is what PPO and GRPO optimise. A value head reads the last
+prompt token's hidden state. LoRA adapters (rank 16 by default) or full fine-tuning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from agent.policies import ActOutput, Inputs, Policy, log_prob_entropy
+from perception.vlm import VLM
+
+
+class VLMPolicy(Policy):
+    """A VLM as a policy.
+
+    Args:
+        vlm: The loaded VLM (its model becomes a submodule; LoRA is attached here).
+        action_names: The task's answer words.
+        lora_rank: LoRA rank; 0 trains every weight of the VLM instead.
+        mode: "score" or "generate".
+        parse_answer: Text -> action index or None (required for "generate").
+        max_new_tokens: Longest generated answer.
+    """
+
+    def __init__(
+        self, vlm: VLM, action_names: tuple[str, ...], lora_rank: int = 16, mode: str = "score",
+        parse_answer: Callable[[str], int | None] | None = None, max_new_tokens: int = 8,
+    ) -> None:
+        super().__init__()
+        if mode not in ("score", "generate"):
+            raise ValueError(f"VLM policy mode must be 'score' or 'generate', got {mode!r}")
+        if mode == "generate" and parse_answer is None:
+            raise ValueError("generate mode needs the task's parse_answer")
+        if lora_rank:
+            vlm.attach_lora(rank=lora_rank)
+        else:
+            for p in vlm.model.parameters():
+                p.requires_grad_(True)
+        self.vlm = vlm
+        self.model = vlm.model  # registers the VLM's parameters with this module
+        self.action_names = tuple(action_names)
+        self.mode, self.parse_answer, self.max_new_tokens = mode, parse_answer, max_new_tokens
+        self.value_head = nn.Linear(vlm.hidden_size, 1)
+        nn.init.zeros_(self.value_head.weight)
+        nn.init.zeros_(self.value_head.bias)
+
+    def with_task(self, action_names: tuple[str, ...], parse_answer: Callable[[str], int | None] | None = None) -> VLMPolicy:
+        """The same weights answering another task's words (for transfer evaluation)."""
+        clone = object.__new__(VLMPolicy)
+        nn.Module.__init__(clone)
+        clone.vlm, clone.model, clone.value_head = self.vlm, self.model, self.value_head
+        clone.action_names, clone.mode, clone.parse_answer, clone.max_new_tokens = tuple(action_names), self.mode, parse_answer, self.max_new_tokens
+        return clone
+
+    def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
+        if not isinstance(obs, dict) or "image" not in obs or "prompt" not in obs:
+            raise ValueError("VLMPolicy needs image + prompt observations (a physground task)")
+        return {"image": np.asarray(obs["image"]), "prompt": list(obs["prompt"])}
+
+    def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        scores, hidden = self.vlm.score_options(list(inputs["image"]), inputs["prompt"], list(self.action_names), grad=None, return_hidden=True)
+        return scores, self.value_head(hidden.float()).squeeze(-1)
+
+    def value(self, inputs: Inputs) -> torch.Tensor:
+        return self(inputs)[1]
+
+    # -- generate mode ----------------------------------------------------------------------------
+
+    def _text_log_probs(self, inputs: Inputs, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        scores, hidden = self.vlm.score_options(list(inputs["image"]), inputs["prompt"], [[t] for t in texts], grad=None, return_hidden=True)
+        return scores[:, 0], self.value_head(hidden.float()).squeeze(-1)
+
+    def act(self, inputs: Inputs, deterministic: bool = False) -> ActOutput:
+        if self.mode == "score":
+            return super().act(inputs, deterministic)
+        texts = self.vlm.generate(list(inputs["image"]), inputs["prompt"], max_new_tokens=self.max_new_tokens, do_sample=not deterministic)
+        texts = [t if t else " " for t in texts]
+        inputs["text"] = texts
+        log_p, values = self._text_log_probs(inputs, texts)
+        parsed = [self.parse_answer(t) for t in texts]
+        actions = torch.tensor([-1 if a is None else a for a in parsed], device=log_p.device)
+        return ActOutput(actions, log_p, -log_p, values, env_actions=np.array([t if a is None else a for t, a in zip(texts, parsed)], dtype=object))
+
+    def evaluate(self, inputs: Inputs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.mode == "score":
+            logits, values = self(inputs)
+            log_p, entropy = log_prob_entropy(logits, actions)
+            return log_p, entropy, values
+        log_p, values = self._text_log_probs(inputs, inputs["text"])
+        return log_p, -log_p.detach(), values
+
+    def reference_log_probs(self, inputs: Inputs, actions: torch.Tensor) -> torch.Tensor | None:
+        """Log-probabilities under the frozen pre-trained VLM (adapters off); None without LoRA."""
+        if not self.vlm.has_lora:
+            return None
+        with torch.no_grad(), self.model.disable_adapter():
+            if self.mode == "score":
+                logits, _ = self(inputs)
+                return log_prob_entropy(logits, actions)[0]
+            return self._text_log_probs(inputs, inputs["text"])[0]

@@ -1,0 +1,106 @@
+"""Hybrid agent, SFT and cross-task evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from agent.factory import AgentSpec, build_policy, env_factory
+from agent.hybrid import EVENT_FEATURES, event_vector
+from agent.ppo import PPOConfig, train_ppo
+from agent.run import RunDir
+from agent.sft import expert_examples, train_sft
+from envs import SceneConfig, TowerStabilityEnv
+from experiments.cli import main
+
+
+def test_event_vectors_are_task_agnostic():
+    v = event_vector({"any_fell": True, "asked": "any_fell", "fallen": ["cube1"], "max_displacement": 2.0})
+    assert v[EVENT_FEATURES.index("asked")] == 1 and v[EVENT_FEATURES.index("any_fell")] == 1
+    v = event_vector({"outcome": "collapse", "any_fell": True})
+    assert v[EVENT_FEATURES.index("outcome_collapse")] == 1 and v[EVENT_FEATURES.index("asked")] == 0
+    v = event_vector({"distance_to_target": 0.06, "in_zone": False, "final_x": 0.1})
+    assert v[EVENT_FEATURES.index("distance_to_target")] == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def oracle_hybrid():
+    torch.manual_seed(0)
+    return build_policy(AgentSpec("hybrid-oracle", "TowerStability"))
+
+
+def test_hybrid_oracle_imagines_the_outcome_of_every_answer(oracle_hybrid):
+    env = TowerStabilityEnv(scene=SceneConfig(image_size=128))
+    obs, info = env.reset(seed=0)
+    batch = {"image": obs["image"][None], "prompt": (obs["prompt"],)}
+    inputs = oracle_hybrid.prepare(batch, {"scene": [info["scene"]]})
+    assert inputs["events"].shape == (1, 2, len(EVENT_FEATURES))
+    assert torch.equal(inputs["events"][0, 0], inputs["events"][0, 1]), "yes/no answers share one imagined rollout"
+    logits, value = oracle_hybrid(inputs)
+    assert logits.shape == (1, 2) and value.shape == (1,)
+    with pytest.raises(ValueError, match="infos\\['scene'\\]"):
+        oracle_hybrid.prepare(batch, {})
+
+
+def test_hybrid_trains_only_its_decision_network(oracle_hybrid, tmp_path):
+    frozen = {n: p.clone() for n, p in oracle_hybrid.named_parameters() if not p.requires_grad}
+    trained = {n: p.clone() for n, p in oracle_hybrid.named_parameters() if p.requires_grad}
+    assert frozen and all(n.startswith("dynamics.") for n in frozen), "the GNN is registered and frozen"
+    config = PPOConfig(total_steps=32, num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1, lr=1e-2)
+    train_ppo(oracle_hybrid, [env_factory("TowerStability")] * 4, config, RunDir(tmp_path / "h"), seed=0, progress=False)
+    assert all(torch.equal(p, frozen[n]) for n, p in oracle_hybrid.named_parameters() if n in frozen)
+    assert any(not torch.equal(p, trained[n]) for n, p in oracle_hybrid.named_parameters() if n in trained)
+
+
+def test_hybrid_without_dynamics_sees_no_imagined_events():
+    policy = build_policy(AgentSpec("hybrid-no-dynamics", "RollOff"))
+    assert policy.dynamics is None
+    out = policy.imagined_events([TowerStabilityEnv(scene=SceneConfig(render_images=False)).propose_scene(0)])
+    assert not out.any()
+
+
+def test_hybrid_decision_network_carries_over_to_another_task(oracle_hybrid):
+    other = oracle_hybrid.with_task("TowerBuild")
+    assert other.action_names[0] == "-4" and other.scorer is oracle_hybrid.scorer
+
+
+def test_expert_examples_carry_the_simulated_answers():
+    examples = expert_examples("TowerStability", 4, seed=0, image_size=32)
+    env = TowerStabilityEnv(scene=SceneConfig(image_size=32))
+    assert [e.action for e in examples] == [env.reset(seed=s)[1]["label"] for s in range(4)]
+    pushes = expert_examples("Push", 2, seed=0, image_size=32)
+    assert all(0 <= e.action < 7 for e in pushes)
+    catch = expert_examples("Catch", 5, seed=0, image_size=32)
+    assert len(catch) == 5 and {e.action for e in catch} <= {0, 1, 2}
+
+
+def test_sft_fine_tunes_and_saves_the_adapters(tmp_path, llava_dir):
+    torch.manual_seed(0)
+    policy = build_policy(AgentSpec("vlm-sft", "TowerStability", vlm=str(llava_dir), lora_rank=4))
+    before = {n: p.clone() for n, p in policy.named_parameters() if p.requires_grad}
+    metrics = train_sft(policy, "TowerStability", RunDir(tmp_path / "s"), seed=0, examples=12, epochs=1, batch_size=4, lr=1e-2, image_size=64, progress=False)
+    assert metrics["final"]["epoch"] == 1 and "charts/val_accuracy" in metrics["final"]
+    assert any(not torch.equal(p, before[n]) for n, p in policy.named_parameters() if n in before)
+    assert RunDir(tmp_path / "s").has_checkpoint()
+
+
+def test_eval_agent_evaluates_a_run_on_several_tasks(tmp_path, llava_dir, capsys):
+    out = tmp_path / "zs"
+    assert main(["train-agent", "--agent", "vlm-zero-shot", "--task", "TowerStability", "--vlm", str(llava_dir), "--out", str(out), "--image-size", "64"]) == 0
+    assert main(["eval-agent", "--run", str(out), "--tasks", "TowerStability,RollOff", "--episodes", "3"]) == 0
+    results = json.loads((out / "eval.json").read_text())
+    assert set(results) == {"TowerStability", "RollOff"} and results["RollOff"]["episodes"] == 3
+    assert 0.0 <= results["TowerStability"]["success_rate"] <= 1.0
+    assert "TowerStability" in capsys.readouterr().out
+
+
+def test_train_agent_refuses_to_overwrite_a_run_and_resume_needs_a_checkpoint(tmp_path, capsys):
+    assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--steps", "256", "--out", str(tmp_path / "r")]) == 0
+    assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--steps", "256", "--out", str(tmp_path / "r")]) == 2
+    assert "already holds a trained run" in capsys.readouterr().err
+    assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--steps", "512", "--out", str(tmp_path / "r"), "--resume"]) == 2
+    assert "different config" in capsys.readouterr().err

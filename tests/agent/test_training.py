@@ -1,0 +1,163 @@
+"""Trainers end to end: learning, determinism, exact resume after a signal, logs, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import gymnasium as gym
+import pytest
+import torch
+
+import agent.ppo as ppo_module
+from agent.factory import AgentSpec, build_policy, env_factory
+from agent.grpo import GRPOConfig, train_grpo
+from agent.policies import MLPPolicy
+from agent.ppo import PPOConfig, train_ppo
+from agent.run import RunDir, TrainingError
+
+SMALL = PPOConfig(total_steps=4 * 8 * 32, num_envs=8, num_steps=32, update_epochs=2, checkpoint_every=1)
+
+
+def cartpole_run(path, seed=3, config=SMALL, resume=False):
+    torch.manual_seed(0)
+    policy = MLPPolicy(4, 2)
+    metrics = train_ppo(policy, [lambda: gym.make("CartPole-v1")] * config.num_envs, config, RunDir(path), seed=seed, resume=resume, progress=False)
+    return policy, metrics
+
+
+def params(policy):
+    return {k: v.clone() for k, v in policy.state_dict().items()}
+
+
+def test_same_seed_gives_identical_parameters_and_metrics(tmp_path):
+    a, ma = cartpole_run(tmp_path / "a")
+    b, mb = cartpole_run(tmp_path / "b")
+    for k, v in params(a).items():
+        assert torch.equal(v, params(b)[k]), k
+    strip = lambda h: [{k: v for k, v in r.items() if k != "sps"} for r in h]  # noqa: E731
+    assert strip(ma["history"]) == strip(mb["history"])
+    c, _ = cartpole_run(tmp_path / "c", seed=4)
+    assert not all(torch.equal(v, params(c)[k]) for k, v in params(a).items())
+
+
+def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    reference, ref_metrics = cartpole_run(tmp_path / "whole")
+    original = ppo_module._log_update
+
+    def log_and_maybe_stop(writer, update, *args, **kwargs):
+        record = original(writer, update, *args, **kwargs)
+        if update == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # a real signal, caught by the trainer
+        return record
+
+    monkeypatch.setattr(ppo_module, "_log_update", log_and_maybe_stop)
+    _, partial = cartpole_run(tmp_path / "cut")
+    assert partial["updates"] == 2 and not partial["finished"]
+    monkeypatch.setattr(ppo_module, "_log_update", original)
+    resumed, metrics = cartpole_run(tmp_path / "cut", resume=True)
+    assert metrics["finished"] and metrics["updates"] == 4
+    for k, v in params(reference).items():
+        assert torch.equal(v, params(resumed)[k]), k
+    strip = lambda h: [{k: v for k, v in r.items() if k != "sps"} for r in h]  # noqa: E731
+    assert strip(metrics["history"]) == strip(ref_metrics["history"])
+
+
+def test_parameters_change_after_an_update_and_tensorboard_tags_exist(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    torch.manual_seed(0)
+    before = params(MLPPolicy(4, 2))
+    policy, _ = cartpole_run(tmp_path / "run", config=PPOConfig(total_steps=256, num_envs=8, num_steps=32, update_epochs=1))
+    assert any(not torch.equal(v, params(policy)[k]) for k, v in before.items())
+    events = EventAccumulator(str(tmp_path / "run" / "tb"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"charts/episodic_return", "charts/sps", "charts/learning_rate", "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/explained_variance"} <= scalars
+    assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    original = ppo_module.ppo_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, stats = original(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan"), stats) if calls["n"] > 2 * 8 * 2 else (loss, stats)  # after two updates
+
+    monkeypatch.setattr(ppo_module, "ppo_loss", poisoned)
+    with pytest.raises(TrainingError, match="non-finite PPO loss .* last good checkpoint: update 2"):
+        cartpole_run(tmp_path / "nan")
+    state, _, _ = RunDir(tmp_path / "nan").load_checkpoint()
+    assert state["update"] == 2
+
+
+def test_corrupted_checkpoints_are_refused(tmp_path):
+    cartpole_run(tmp_path / "run", config=PPOConfig(total_steps=256, num_envs=8, num_steps=32, update_epochs=1))
+    run = RunDir(tmp_path / "run")
+    (run.checkpoint / "tensors.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ValueError, match="corrupted checkpoint: cannot read .*tensors.safetensors"):
+        run.load_checkpoint()
+    (run.checkpoint / "state.json").write_text("{ nope")
+    with pytest.raises(ValueError, match="corrupted checkpoint: .*state.json"):
+        run.load_checkpoint()
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        RunDir(tmp_path / "none").load_checkpoint()
+
+
+def test_bad_ppo_settings_name_the_field():
+    with pytest.raises(ValueError, match="num_minibatches"):
+        PPOConfig(num_envs=3, num_steps=5, num_minibatches=4)
+    with pytest.raises(ValueError, match="ppo.lr"):
+        PPOConfig(lr=float("nan"))
+    with pytest.raises(ValueError, match="unknown agent 'robot'"):
+        AgentSpec("robot", "TowerStability")
+    with pytest.raises(ValueError, match="unknown task 'Jenga'.*TowerStability"):
+        AgentSpec("vlm-ppo", "Jenga")
+
+
+def test_vlm_ppo_trains_lora_only_and_resumes_exactly_on_a_physground_task(tmp_path, llava_dir):
+    spec = AgentSpec("vlm-ppo", "TowerStability", vlm=str(llava_dir), lora_rank=4)
+    config = PPOConfig(total_steps=2 * 2 * 4, num_envs=2, num_steps=4, num_minibatches=2, update_epochs=1, lr=1e-2, checkpoint_every=1, gamma=0.99, gae_lambda=0.95)
+
+    def run(path, resume=False, stop_after=None):
+        torch.manual_seed(0)
+        policy = build_policy(spec)
+        frozen = {n: p.clone() for n, p in policy.named_parameters() if not p.requires_grad}
+        trained = {n: p.clone() for n, p in policy.named_parameters() if p.requires_grad}
+        if stop_after:
+            original = ppo_module._log_update
+
+            def stopper(writer, update, *a, **k):
+                record = original(writer, update, *a, **k)
+                if update == stop_after:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return record
+
+            ppo_module._log_update = stopper
+        try:
+            train_ppo(policy, [env_factory("TowerStability", 64)] * 2, config, RunDir(path), seed=1, resume=resume, progress=False)
+        finally:
+            if stop_after:
+                ppo_module._log_update = original
+        return policy, frozen, trained
+
+    policy, frozen, trained = run(tmp_path / "whole")
+    assert all(torch.equal(p, frozen[n]) for n, p in policy.named_parameters() if n in frozen), "the base VLM must stay frozen"
+    assert any(not torch.equal(p, trained[n]) for n, p in policy.named_parameters() if n in trained)
+    run(tmp_path / "cut", stop_after=1)
+    resumed, _, _ = run(tmp_path / "cut", resume=True)
+    for (n, p), (_, q) in zip(policy.named_parameters(), resumed.named_parameters()):
+        assert torch.equal(p, q), n
+
+
+def test_grpo_updates_the_adapters_on_a_one_step_task(tmp_path, llava_dir):
+    torch.manual_seed(0)
+    policy = build_policy(AgentSpec("vlm-grpo", "TowerStability", vlm=str(llava_dir), lora_rank=4))
+    before = {n: p.clone() for n, p in policy.named_parameters() if p.requires_grad}
+    metrics = train_grpo(policy, env_factory("TowerStability", 64), GRPOConfig(updates=1, prompts_per_update=2, group_size=4, lr=1e-2, minibatch=4), RunDir(tmp_path / "g"), seed=0, progress=False)
+    assert metrics["finished"] and 0.0 <= metrics["final"]["success_rate"] <= 1.0
+    assert any(not torch.equal(p, before[n]) for n, p in policy.named_parameters() if n in before)
+    with pytest.raises(ValueError, match="group_size must be at least 2"):
+        GRPOConfig(group_size=1)
