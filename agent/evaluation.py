@@ -77,7 +77,10 @@ def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 
         returns.extend(totals.tolist())
     for e in env_list:
         e.close()
-    return {"episodes": len(returns), "mean_return": float(np.mean(returns)), "success_rate": float(np.mean(successes)) if successes else float("nan"), "invalid_answers": invalid}
+    return {
+        "episodes": len(returns), "mean_return": float(np.mean(returns)), "success_rate": float(np.mean(successes)) if successes else float("nan"),
+        "invalid_answers": invalid, "successes": successes, "returns": [float(r) for r in returns],
+    }
 
 
 def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int) -> dict[str, dict[str, float]]:

@@ -9,6 +9,7 @@ import argparse
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
@@ -258,6 +259,68 @@ def _cmd_eval_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_agents(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from agent import benchmark
+    from envs.benchmark import machine_description
+    from envs.files import atomic_write_text
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result: dict[str, Any] = {"machine": machine_description(), "torch_threads": torch.get_num_threads()}
+    parts = args.parts.split(",")
+    if "speed" in parts:
+        result["ppo_vs_sb3"] = benchmark.speed_comparison(args.steps, args.repeats)
+        print(json.dumps(result["ppo_vs_sb3"], indent=1))
+    if "cartpole" in parts:
+        result["cartpole"] = benchmark.cartpole_correctness()
+        print(json.dumps(result["cartpole"], indent=1))
+    if "vlm" in parts:
+        result["vlm_ppo"] = benchmark.vlm_ppo_speed(args.accelerator)
+        print(json.dumps(result["vlm_ppo"], indent=1))
+    if args.out:
+        atomic_write_text(args.out, json.dumps(result, indent=1))
+    return 0
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from experiments.ablation import Preset, run_ablation
+
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    preset = Preset.load(args.preset, vlm=args.vlm)
+    out = args.out or f"out/ablation-{preset.name}"
+    summary = run_ablation(preset, out, workers=args.workers, resume=args.resume, launcher=args.launcher)
+    print((Path(out) / "transfer.md").read_text())
+    print(f"outputs in {out}: transfer.csv, transfer.md, summary.json, heatmap.png, curves.png; wall {summary['wall_seconds']:.0f} s, "
+          f"peak memory of a cell process {summary['peak_rss_mb']:.0f} MB")
+    return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from experiments.probing import run_probing
+
+    if args.scenes < 10:
+        raise ValueError(f"--scenes must be at least 10 (5-fold cross-validation), got {args.scenes}")
+    runs = [r for r in ([args.run] + (args.runs.split(",") if args.runs else [])) if r]
+    result = run_probing(runs, args.scenes, args.out or args.run or "out/probing")
+    print(result["table"])
+    return 0
+
+
+def _cmd_eval_images(args: argparse.Namespace) -> int:
+    import json
+
+    from experiments.real_images import evaluate_images
+
+    result = evaluate_images(args.run, args.task, args.images, args.labels, out=args.out)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def _parse_counts(text: str | None) -> dict[str, int]:
     """"exists=2,left_right=2" -> {"exists": 2, "left_right": 2}."""
     out: dict[str, int] = {}
@@ -388,6 +451,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
     p.add_argument("--episodes", type=int, default=100)
     p.set_defaults(handler=_cmd_eval_agent)
+
+    p = sub.add_parser("ablate", help="agents x train tasks x seeds -> transfer matrices (the main experiment)")
+    p.add_argument("--preset", default="quick", help="quick (CPU, minutes), full (GPU), micro (seconds), or a YAML path")
+    p.add_argument("--out", default=None, help="ablation directory (default out/ablation-{preset})")
+    p.add_argument("--workers", type=int, default=2, help="cells in parallel (processes)")
+    p.add_argument("--resume", action="store_true", help="skip finished cells of an interrupted ablation")
+    p.add_argument("--launcher", choices=("local", "slurm"), default="local", help="slurm: one submitit array task per cell")
+    p.add_argument("--vlm", default=None, help="VLM checkpoint for every agent (default: the preset's, else the shipped tiny VLM)")
+    p.set_defaults(handler=_cmd_ablate)
+
+    p = sub.add_parser("probe", help="linear probes per VLM layer for physical quantities (base VLM vs trained runs)")
+    p.add_argument("--run", default=None, help="a trained VLM agent's run directory")
+    p.add_argument("--runs", default=None, help="more run directories, comma-separated")
+    p.add_argument("--scenes", type=int, default=300, help="scenes per task (default 300)")
+    p.add_argument("--out", default=None, help="where probing.png/.md/.json go (default: the run directory)")
+    p.set_defaults(handler=_cmd_probe)
+
+    p = sub.add_parser("eval-images", help="evaluate a trained agent on photographs with a CSV of answers")
+    p.add_argument("--run", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--images", required=True, help="folder of pictures")
+    p.add_argument("--labels", required=True, help="CSV with the header image,answer")
+    p.add_argument("--out", default=None, help="write per-image predictions (CSV) here")
+    p.set_defaults(handler=_cmd_eval_images)
+
+    p = sub.add_parser("bench-agents", help="PPO vs Stable-Baselines3 speed, CartPole correctness, VLM-PPO steps/s")
+    p.add_argument("--parts", default="speed,cartpole,vlm", help="comma-separated: speed, cartpole, vlm")
+    p.add_argument("--steps", type=int, default=50_000, help="steps per speed run")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--accelerator", default="cpu", help="for the VLM-PPO part: cpu or cuda")
+    p.add_argument("--out", default=None)
+    p.set_defaults(handler=_cmd_bench_agents)
 
     sub.add_parser("train-dynamics", help="train the GNN dynamics model (LightningCLI: --config experiments/configs/dynamics/gnn.yaml)")
 

@@ -1,0 +1,116 @@
+"""``physground bench-agents``: PPO correctness and speed (benchmarks, not tests).
+
+- CartPole-v1 with the ``mlp`` agent: mean return of 20 greedy episodes after 100k steps, per seed.
+- Speed: env steps/s of physground's PPO against Stable-Baselines3's PPO with the same
+  hyper-parameters (rl-zoo's CartPole settings), in the same run, alternating, on the same threads.
+  SB3 is a benchmark-only extra: ``pip install 'physground[bench]'``.
+- VLM-PPO env steps/s with the tiny VLM (rollout + update, TowerStability, 8 envs).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agent.policies import MLPPolicy
+from agent.ppo import PPOConfig, train_ppo
+from agent.run import RunDir
+
+
+def greedy_return(policy: MLPPolicy, episodes: int = 20, seed: int = 10_000) -> float:
+    env = gym.make("CartPole-v1")
+    total = []
+    for e in range(episodes):
+        obs, _ = env.reset(seed=seed + e)
+        done, ret = False, 0.0
+        while not done:
+            with torch.no_grad():
+                action = int(policy.act(policy.prepare(obs[None]), deterministic=True).actions[0])
+            obs, reward, terminated, truncated, _ = env.step(action)
+            ret += reward
+            done = terminated or truncated
+        total.append(ret)
+    return float(np.mean(total))
+
+
+def ours(steps: int, seed: int) -> tuple[float, MLPPolicy]:
+    """Steps/s of physground PPO on CartPole (imports and env creation excluded)."""
+    policy = MLPPolicy(4, 2)
+    config = PPOConfig(total_steps=steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        train_ppo(policy, [lambda: gym.make("CartPole-v1")] * config.num_envs, config, RunDir(tmp), seed=seed, progress=False)
+        return steps / (time.perf_counter() - t0), policy
+
+
+def stable_baselines(steps: int, seed: int) -> float:
+    """Steps/s of SB3 PPO with the same hyper-parameters."""
+    try:
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.env_util import make_vec_env
+    except ImportError as exc:
+        raise RuntimeError("the SB3 comparison needs stable-baselines3: pip install 'physground[bench]'") from exc
+    c = PPOConfig()
+    env = make_vec_env("CartPole-v1", n_envs=c.num_envs, seed=seed)
+    model = PPO(
+        "MlpPolicy", env, n_steps=c.num_steps, batch_size=c.batch_size // c.num_minibatches, gae_lambda=c.gae_lambda, gamma=c.gamma,
+        n_epochs=c.update_epochs, ent_coef=c.ent_coef, learning_rate=lambda f: f * c.lr, clip_range=c.clip_coef, max_grad_norm=c.max_grad_norm,
+        vf_coef=c.vf_coef, seed=seed, device="cpu", verbose=0,
+        policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "activation_fn": torch.nn.Tanh},
+    )
+    t0 = time.perf_counter()
+    model.learn(steps)
+    return steps / (time.perf_counter() - t0)
+
+
+def speed_comparison(steps: int = 50_000, repeats: int = 3) -> dict[str, Any]:
+    """Alternating runs of both; medians and their ratio."""
+    a, b = [], []
+    for r in range(repeats):
+        a.append(ours(steps, seed=r)[0])
+        b.append(stable_baselines(steps, seed=r))
+    return {"steps": steps, "repeats": repeats, "physground_steps_per_s": float(np.median(a)), "sb3_steps_per_s": float(np.median(b)),
+            "ratio": float(np.median(a) / np.median(b)), "all_physground": a, "all_sb3": b, "torch_threads": torch.get_num_threads()}
+
+
+def cartpole_correctness(seeds: tuple[int, ...] = (1, 2, 3), steps: int = 100_000) -> dict[str, Any]:
+    """Greedy mean return after ``steps`` for each seed (goal >= 475)."""
+    out = {}
+    for seed in seeds:
+        torch.manual_seed(seed)
+        _, policy = ours(steps, seed)
+        out[str(seed)] = greedy_return(policy)
+    return {"steps": steps, "greedy_mean_return": out, "all_at_least_475": all(v >= 475 for v in out.values())}
+
+
+def vlm_ppo_speed(accelerator: str = "cpu", updates: int = 3, num_envs: int = 8, vlm: str | None = None) -> dict[str, Any]:
+    """Env steps/s of vlm-ppo on TowerStability (rollouts and updates; the first update, which
+    includes warm-up, is not timed)."""
+    from agent.factory import AgentSpec, build_policy, env_factory
+    from experiments.agents import ppo_config
+
+    spec = AgentSpec("vlm-ppo", "TowerStability", vlm=vlm)
+    config = ppo_config(spec, steps=(updates + 1) * num_envs * 16, num_envs=num_envs, lr=None, async_envs=False)
+    policy = build_policy(spec)
+    timings: list[float] = []
+    import agent.ppo as ppo_module
+
+    original = ppo_module._log_update
+
+    def timed(writer, update, *args, **kwargs):  # noqa: ANN001, ANN202
+        timings.append(time.perf_counter())
+        return original(writer, update, *args, **kwargs)
+
+    ppo_module._log_update = timed
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            train_ppo(policy, [env_factory("TowerStability")] * num_envs, config, RunDir(tmp), seed=0, accelerator=accelerator, progress=False)
+    finally:
+        ppo_module._log_update = original
+    per_update = num_envs * 16
+    return {"accelerator": accelerator, "env_steps_per_s": per_update * (len(timings) - 1) / (timings[-1] - timings[0]), "num_envs": num_envs, "updates_timed": len(timings) - 1}

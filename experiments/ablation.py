@@ -1,0 +1,209 @@
+"""``physground ablate``: agents x training tasks x seeds -> transfer matrices.
+
+Every *cell* (agent, training task, seed) trains its agent on the training task (its own run
+directory with TensorBoard logs under ``cells/``) and evaluates it on every test task, zero-shot
+on the others. Cells run in parallel worker processes (``--workers``) or as a SLURM job array
+(``--launcher slurm``, through ``submitit``). A finished cell leaves ``cell.json``; ``--resume``
+skips those. Outputs in the ablation directory:
+
+- ``transfer.csv``: agent, seed, train task, test task, accuracy (success rate), mean reward, episodes;
+- ``transfer.md``: per-agent matrices with 95 % bootstrap confidence intervals (seeds, then episodes),
+  and a summary: within-task mean, cross-task mean, gap (all tasks, and the yes/no tasks);
+- ``summary.json``, ``heatmap.png`` (one matrix per agent), ``curves.png`` (learning curves).
+
+``vlm-zero-shot`` trains on nothing: it has one row (train task "none").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import envs
+from envs.files import atomic_write_text
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+NO_TRAINING = "none"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """An ablation grid (the YAML files in ``experiments/configs/``).
+
+    Attributes:
+        name: Preset name.
+        agents: Agents compared.
+        train_tasks: Tasks agents are trained on.
+        test_tasks: Tasks every agent is evaluated on ("all" for every task).
+        seeds: Seeds per cell.
+        steps: Training steps (answers) per agent.
+        eval_episodes: Evaluation episodes per test task.
+        num_envs: Parallel envs of PPO agents.
+        image_size: Observation size.
+        vlm: VLM checkpoint (None: the shipped tiny VLM).
+        accelerator: Where cells train ("cpu", "cuda").
+    """
+
+    name: str
+    agents: tuple[str, ...]
+    train_tasks: tuple[str, ...]
+    test_tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+    steps: dict[str, int]
+    eval_episodes: int = 20
+    num_envs: int = 8
+    image_size: int = 128
+    vlm: str | None = None
+    accelerator: str = "cpu"
+
+    @classmethod
+    def load(cls, name_or_path: str, **overrides: Any) -> Preset:
+        """Read ``experiments/configs/{name}.yaml`` (or a YAML path) and validate it.
+
+        Raises:
+            ValueError: Unknown preset, field, agent or task, naming it.
+        """
+        from agent.factory import AGENTS
+
+        path = Path(name_or_path) if name_or_path.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+            raise ValueError(f"unknown preset {name_or_path!r}; valid: {', '.join(known)} (or a .yaml path)")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ValueError(f"preset {str(path)!r} is not valid YAML: {exc}") from exc
+        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"preset {str(path)!r}: unknown field {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
+        if data.get("test_tasks") == "all":
+            data["test_tasks"] = list(envs.TASKS)
+        for key in ("agents", "train_tasks", "test_tasks", "seeds"):
+            if not isinstance(data.get(key), list) or not data[key]:
+                raise ValueError(f"preset {str(path)!r}: {key} must be a non-empty list")
+            data[key] = tuple(data[key])
+        for agent in data["agents"]:
+            if agent not in AGENTS or agent == "mlp":
+                raise ValueError(f"preset {str(path)!r}: unknown agent {agent!r}; valid: {', '.join(a for a in AGENTS if a != 'mlp')}")
+        for task in data["train_tasks"] + data["test_tasks"]:
+            envs.task_spec(task)
+        missing = [a for a in data["agents"] if a != "vlm-zero-shot" and a not in data.get("steps", {})]
+        if missing:
+            raise ValueError(f"preset {str(path)!r}: steps has no entry for agent {missing[0]!r}")
+        return cls(**data)
+
+
+@dataclass
+class Cell:
+    """One (agent, training task, seed) of the grid."""
+
+    agent: str
+    train_task: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.agent}__{self.train_task}__{self.seed}"
+
+
+def cells_of(preset: Preset) -> list[Cell]:
+    """The grid, zero-shot agents once per seed."""
+    out = []
+    for agent in preset.agents:
+        tasks = (NO_TRAINING,) if agent == "vlm-zero-shot" else preset.train_tasks
+        out += [Cell(agent, task, seed) for task in tasks for seed in preset.seeds]
+    return out
+
+
+def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
+    """Train the cell's agent, evaluate it on every test task, write ``cell.json``."""
+    import torch
+
+    from agent.evaluation import evaluate_run
+    from experiments.agents import train_agent
+
+    torch.set_num_threads(max(1, int(os.environ.get("PHYSGROUND_THREADS", "1"))))
+    folder = Path(out) / "cells" / cell.name
+    started = time.time()
+    train_task = preset.train_tasks[0] if cell.train_task == NO_TRAINING else cell.train_task
+    args = argparse.Namespace(
+        agent=cell.agent, task=train_task, steps=preset.steps.get(cell.agent, 0), seed=cell.seed, out=str(folder), resume=False,
+        num_envs=preset.num_envs, lr=None, lora_rank=16, vlm_mode="score", vlm=preset.vlm, async_envs=False,
+        accelerator=preset.accelerator, image_size=preset.image_size,
+    )
+    from agent.run import RunDir
+
+    run = RunDir(folder)
+    done = folder / "metrics.json"
+    if run.has_checkpoint() and done.exists() and json.loads(done.read_text()).get("finished", True):
+        metrics = json.loads(done.read_text())  # trained before an interruption, not yet evaluated
+    else:
+        args.resume = run.has_checkpoint()  # an interrupted training continues exactly
+        metrics = train_agent(args)
+    trained = time.time()
+    results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes)
+    record = {
+        **asdict(cell), "results": results, "history": metrics.get("history", []),
+        "seconds": {"train": round(trained - started, 1), "eval": round(time.time() - trained, 1)},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    atomic_write_text(folder / "cell.json", json.dumps(record))
+    return record
+
+
+def _run_cell_job(args: tuple[Preset, Cell, str]) -> dict[str, Any]:
+    return run_cell(*args)
+
+
+def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = False, launcher: str = "local", progress: bool = True) -> dict[str, Any]:
+    """Run every unfinished cell, then write the reports. Returns the summary."""
+    from tqdm import tqdm
+
+    out_path = Path(out)
+    manifest = out_path / "preset.json"
+    if manifest.exists():
+        if not resume:
+            raise ValueError(f"{out!r} already holds an ablation; pass --resume to continue it or choose another --out")
+        if json.loads(manifest.read_text()) != json.loads(json.dumps(asdict(preset))):
+            raise ValueError(f"{out!r} holds an ablation of a different preset; use another --out")
+    out_path.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(manifest, json.dumps(asdict(preset), indent=2))
+    todo = [c for c in cells_of(preset) if not (out_path / "cells" / c.name / "cell.json").exists()]
+    started = time.time()
+    if launcher == "slurm":
+        _run_on_slurm(preset, todo, out)
+    elif workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for _ in tqdm(pool.map(_run_cell_job, [(preset, c, out) for c in todo]), total=len(todo), disable=not progress, unit="cell"):
+                pass
+    else:
+        for cell in tqdm(todo, disable=not progress, unit="cell"):
+            run_cell(preset, cell, out)
+    from experiments.report import write_reports
+
+    return write_reports(preset, out, wall_seconds=time.time() - started)
+
+
+def _run_on_slurm(preset: Preset, cells: list[Cell], out: str) -> None:
+    """One SLURM array task per cell (``submitit``); waits for all of them."""
+    try:
+        import submitit
+    except ImportError as exc:
+        raise RuntimeError("--launcher slurm needs submitit: pip install submitit") from exc
+    executor = submitit.AutoExecutor(folder=str(Path(out) / "slurm"))
+    executor.update_parameters(timeout_min=int(os.environ.get("PHYSGROUND_SLURM_MINUTES", "120")), cpus_per_task=2, slurm_array_parallelism=64)
+    jobs = executor.map_array(run_cell, [preset] * len(cells), cells, [out] * len(cells))
+    for job in jobs:
+        job.result()

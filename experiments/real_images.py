@@ -1,0 +1,109 @@
+"""``physground eval-images``: evaluate a trained agent on a folder of photographs.
+
+The labels are a CSV with a header and the columns ``image`` (a file name inside the images
+folder) and ``answer`` (one of the task's answer words, any case). Pictures of any size are
+centre-cropped to a square and resized to the agent's image size. Every problem in the input
+(missing image, unreadable picture, unknown answer, malformed CSV) is a one-line error naming the
+row and value, raised before anything is evaluated.
+
+For TowerStability the target domain is photographs of 2-4 wooden blocks stacked on plain cloth
+(as in Lerer et al. 2016: humans reach about 65.6 %, GPT-4V about 60 %).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+import envs
+from envs.files import atomic_write_text
+
+
+@dataclass
+class LabelledImage:
+    name: str
+    image: np.ndarray
+    answer: int
+
+
+def square_resize(image: Image.Image, size: int) -> np.ndarray:
+    """Centre-crop to a square, resize to ``size`` x ``size``, RGB uint8 (H, W, 3)."""
+    image = image.convert("RGB")
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return np.asarray(image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC))
+
+
+def read_labels(images_dir: str | Path, labels_csv: str | Path, task: str, size: int) -> list[LabelledImage]:
+    """Validated (image, answer) pairs.
+
+    Raises:
+        FileNotFoundError: The folder, the CSV or an image named in it is missing.
+        ValueError: A malformed CSV, an unreadable picture or an unknown answer word.
+    """
+    folder, path = Path(images_dir), Path(labels_csv)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no images folder {str(folder)!r}")
+    if not path.exists():
+        raise FileNotFoundError(f"no labels CSV {str(path)!r}")
+    names = [n.lower() for n in envs.task_spec(task).env_class(scene=envs.SceneConfig(render_images=False)).action_names]
+    try:
+        reader = csv.DictReader(io.StringIO(path.read_text()))
+        header = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"labels {str(path)!r} is not a readable CSV: {exc}") from exc
+    if "image" not in header or "answer" not in header:
+        raise ValueError(f"labels {str(path)!r} must have a header with the columns image,answer; got {header}")
+    out = []
+    for row_number, row in enumerate(reader, start=2):
+        name, answer = (row.get("image") or "").strip(), (row.get("answer") or "").strip().lower()
+        if not name:
+            raise ValueError(f"labels {str(path)!r} line {row_number}: empty image name")
+        if answer not in names:
+            raise ValueError(f"labels {str(path)!r} line {row_number}: answer {row.get('answer')!r} is not one of {', '.join(names)}")
+        file = folder / name
+        if not file.exists():
+            raise FileNotFoundError(f"labels {str(path)!r} line {row_number}: no image {str(file)!r}")
+        try:
+            with Image.open(file) as im:
+                pixels = square_resize(im, size)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"labels {str(path)!r} line {row_number}: cannot read picture {str(file)!r} ({exc.__class__.__name__})") from exc
+        out.append(LabelledImage(name, pixels, names.index(answer)))
+    if not out:
+        raise ValueError(f"labels {str(path)!r} has no rows")
+    return out
+
+
+def evaluate_images(run_dir: str | Path, task: str, images_dir: str | Path, labels_csv: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+    """Accuracy of a run's agent on labelled photographs; predictions written to ``out`` (CSV)."""
+    from agent.evaluation import load_agent, policy_for_task
+
+    spec, policy = load_agent(run_dir)
+    if spec.agent == "hybrid-oracle":
+        raise ValueError("hybrid-oracle grounds from simulator ground truth, which photographs do not have; use hybrid or a VLM agent")
+    if spec.agent == "mlp":
+        raise ValueError("the mlp agent reads vector observations, not photographs")
+    name = envs.task_spec(task).name
+    policy = policy_for_task(spec, policy, name)
+    data = read_labels(images_dir, labels_csv, name, spec.image_size)
+    prompt = envs.task_spec(name).env_class(scene=envs.SceneConfig(render_images=False)).reset(seed=0)[0]["prompt"]
+    predictions = []
+    for start in range(0, len(data), 16):
+        chunk = data[start : start + 16]
+        inputs = policy.prepare({"image": np.stack([d.image for d in chunk]), "prompt": tuple(prompt for _ in chunk)}, {})
+        predictions += [int(a) for a in policy.act(inputs, deterministic=True).actions]
+    words = policy.action_names
+    correct = [p == d.answer for p, d in zip(predictions, data)]
+    result = {"images": len(data), "accuracy": float(np.mean(correct)), "predicted": {w: predictions.count(i) for i, w in enumerate(words)}}
+    if out:
+        lines = ["image,answer,predicted,correct"] + [f"{d.name},{words[d.answer]},{words[p]},{int(c)}" for d, p, c in zip(data, predictions, correct)]
+        atomic_write_text(out, "\n".join(lines) + "\n")
+    return result

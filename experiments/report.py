@@ -1,0 +1,177 @@
+"""Reports of an ablation: transfer.csv, transfer.md, summary.json, heatmap.png, curves.png."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+from envs.files import atomic_write, atomic_write_text
+from experiments.stats import bootstrap_ci, bootstrap_statistic
+
+CSV_COLUMNS = ("agent", "seed", "train_task", "test_task", "accuracy", "mean_reward", "episodes")
+
+
+def load_cells(out: str | Path) -> list[dict[str, Any]]:
+    """Every finished cell of an ablation directory, in a stable order."""
+    cells = [json.loads(p.read_text()) for p in sorted(Path(out, "cells").glob("*/cell.json"))]
+    return sorted(cells, key=lambda c: (c["agent"], c["train_task"], c["seed"]))
+
+
+def transfer_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for c in cells:
+        for test, r in c["results"].items():
+            rows.append({"agent": c["agent"], "seed": c["seed"], "train_task": c["train_task"], "test_task": test,
+                         "accuracy": r["success_rate"], "mean_reward": r["mean_return"], "episodes": r["episodes"]})
+    return rows
+
+
+def _fmt(point: float, low: float, high: float) -> str:
+    if math.isnan(point):
+        return "—"
+    return f"{point * 100:.0f} [{low * 100:.0f}, {high * 100:.0f}]"
+
+
+def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per agent: matrices with intervals; within-task mean, cross-task mean and gap (with
+    intervals), over all tasks and over the yes/no tasks."""
+    yes_no = {n for n, s in envs.TASKS.items() if s.is_yes_no}
+    out: dict[str, Any] = {}
+    for agent in dict.fromkeys(c["agent"] for c in cells):
+        mine = [c for c in cells if c["agent"] == agent]
+        seeds = sorted({c["seed"] for c in mine})
+        outcomes: dict[tuple[str, str], dict[int, list[float]]] = {}
+        for c in mine:
+            for test, r in c["results"].items():
+                outcomes.setdefault((c["train_task"], test), {})[c["seed"]] = r["successes"]
+        matrix = {f"{tr} -> {te}": bootstrap_ci([v for _, v in sorted(per.items())]) for (tr, te), per in outcomes.items()}
+        entry: dict[str, Any] = {"matrix": matrix}
+        for scope, allowed in (("all", None), ("yes_no", yes_no)):
+            keep = {k: v for k, v in outcomes.items() if allowed is None or k[1] in allowed}
+            within = [k for k in keep if k[0] == k[1]]
+            cross = [k for k in keep if k[0] != k[1]]
+
+            def mean_of(keys: list[tuple[str, str]]):  # noqa: ANN202
+                return lambda m: float(np.nanmean([m[k] for k in keys])) if keys else float("nan")
+
+            within_f, cross_f = mean_of(within), mean_of(cross)
+            entry[scope] = {
+                "within": bootstrap_statistic(seeds, keep, within_f) if within else (float("nan"),) * 3,
+                "cross": bootstrap_statistic(seeds, keep, cross_f) if cross else (float("nan"),) * 3,
+                "gap": bootstrap_statistic(seeds, keep, lambda m, w=within_f, c=cross_f: w(m) - c(m)) if within and cross else (float("nan"),) * 3,
+            }
+        out[agent] = entry
+    return out
+
+
+def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]]) -> str:
+    """transfer.md: the summary table, then one matrix per agent."""
+    tests = list(preset.test_tasks)
+    lines = [
+        f"# Transfer: preset `{preset.name}`",
+        "",
+        "Accuracy / success rate in %, with 95 % bootstrap confidence intervals (seeds, then episodes) in brackets;",
+        f"{len(preset.seeds)} seeds, {preset.eval_episodes} evaluation episodes per test task and seed. Hybrid agents use the tasks'",
+        "symbolic semantics (interpret, counterfactual, events) as explicit prior knowledge.",
+        "",
+        "## Summary",
+        "",
+        "| agent | within-task | cross-task | gap | within (yes/no) | cross (yes/no) | gap (yes/no) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for agent, s in summary.items():
+        lines.append(f"| {agent} | " + " | ".join(_fmt(*s[scope][k]) for scope in ("all", "yes_no") for k in ("within", "cross", "gap")) + " |")
+    for agent, s in summary.items():
+        lines += ["", f"## {agent}", "", "| train \\ test | " + " | ".join(tests) + " |", "|---|" + "---:|" * len(tests)]
+        trains = list(dict.fromkeys(c["train_task"] for c in cells if c["agent"] == agent))
+        for tr in trains:
+            lines.append(f"| {tr} | " + " | ".join(_fmt(*s["matrix"].get(f"{tr} -> {te}", (float("nan"),) * 3)) for te in tests) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def heatmap(preset: Any, cells: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    agents = list(dict.fromkeys(c["agent"] for c in cells))
+    tests = list(preset.test_tasks)
+    fig, axes = plt.subplots(1, len(agents), figsize=(3.2 * len(agents) + 1, 3.2), squeeze=False)
+    for ax, agent in zip(axes[0], agents):
+        trains = list(dict.fromkeys(c["train_task"] for c in cells if c["agent"] == agent))
+        grid = np.full((len(trains), len(tests)), np.nan)
+        for i, tr in enumerate(trains):
+            for j, te in enumerate(tests):
+                vals = [c["results"][te]["success_rate"] for c in cells if c["agent"] == agent and c["train_task"] == tr and te in c["results"]]
+                if vals:
+                    grid[i, j] = float(np.nanmean(vals))
+        ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+        for (i, j), v in np.ndenumerate(grid):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v * 100:.0f}", ha="center", va="center", color="white" if v < 0.6 else "black", fontsize=8)
+        ax.set_title(agent, fontsize=9)
+        ax.set_xticks(range(len(tests)), [t[:8] for t in tests], rotation=60, fontsize=7)
+        ax.set_yticks(range(len(trains)), [t[:10] for t in trains], fontsize=7)
+    fig.suptitle("accuracy / success (%), rows: trained on, columns: tested on", fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+
+def curves(cells: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trained = [c for c in cells if c.get("history")]
+    tasks = list(dict.fromkeys(c["train_task"] for c in trained)) or ["none"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for agent in dict.fromkeys(c["agent"] for c in trained if c["train_task"] == task):
+            for c in (c for c in trained if c["agent"] == agent and c["train_task"] == task):
+                key = next((k for k in ("success_rate", "charts/val_accuracy", "reward") if k in c["history"][-1]), None)
+                if key is None:
+                    continue
+                xs = [h.get("global_step", h.get("update", h.get("epoch", i))) for i, h in enumerate(c["history"])]
+                ax.plot(xs, [h.get(key, np.nan) for h in c["history"]], label=f"{agent} s{c['seed']}", alpha=0.8)
+        ax.set_title(f"trained on {task}", fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("steps (PPO) / updates (GRPO) / epochs (SFT)", fontsize=7)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+
+def write_reports(preset: Any, out: str | Path, wall_seconds: float | None = None) -> dict[str, Any]:
+    """Write every report from the finished cells; returns the summary."""
+    out = Path(out)
+    cells = load_cells(out)
+    if not cells:
+        raise ValueError(f"no finished cells in {str(out)!r}")
+    rows = transfer_rows(cells)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "transfer.csv", buffer.getvalue())
+    summary = summarise(preset, cells)
+    atomic_write_text(out / "transfer.md", markdown(preset, summary, cells))
+    payload = {
+        "preset": preset.name, "cells": len(cells), "agents": summary,
+        "wall_seconds": wall_seconds, "peak_rss_mb": max(c.get("peak_rss_mb", 0) for c in cells),
+        "cell_seconds": {c["agent"] + "__" + c["train_task"] + "__" + str(c["seed"]): c["seconds"] for c in cells},
+    }
+    atomic_write_text(out / "summary.json", json.dumps(payload, indent=1))
+    heatmap(preset, cells, out / "heatmap.png")
+    curves(cells, out / "curves.png")
+    return payload

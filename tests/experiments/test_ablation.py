@@ -1,0 +1,76 @@
+"""The ablation end to end on the micro preset, and its statistics."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from experiments.ablation import Preset, cells_of, run_ablation
+from experiments.report import CSV_COLUMNS
+from experiments.stats import bootstrap_ci, bootstrap_statistic
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory, llava_dir):
+    preset = Preset.load("micro", vlm=str(llava_dir))
+    out = tmp_path_factory.mktemp("ablation") / "micro"
+    summary = run_ablation(preset, str(out), workers=1, progress=False)
+    return preset, out, summary
+
+
+def test_micro_ablation_writes_every_output_with_the_right_columns(micro):
+    preset, out, summary = micro
+    for name in ("transfer.csv", "transfer.md", "summary.json", "heatmap.png", "curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    rows = list(csv.DictReader((out / "transfer.csv").open()))
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    assert len(rows) == len(cells_of(preset)) * len(preset.test_tasks)
+    assert {r["agent"] for r in rows} == set(preset.agents)
+    assert {r["train_task"] for r in rows if r["agent"] == "vlm-zero-shot"} == {"none"}
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 and int(r["episodes"]) == preset.eval_episodes for r in rows)
+    md = (out / "transfer.md").read_text()
+    assert "## Summary" in md and "within-task" in md and "## hybrid-oracle" in md and "[" in md
+    assert set(summary["agents"]) == set(preset.agents)
+    assert (out / "cells" / "vlm-ppo__TowerStability__0" / "tb").exists(), "TensorBoard logs per cell"
+
+
+def test_resume_skips_finished_cells_and_same_seed_gives_the_same_csv(micro, tmp_path, llava_dir):
+    preset, out, _ = micro
+    stamp = {p: p.stat().st_mtime_ns for p in out.glob("cells/*/cell.json")}
+    run_ablation(preset, str(out), resume=True, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("cells/*/cell.json")} == stamp, "finished cells are not recomputed"
+    with pytest.raises(ValueError, match="--resume"):
+        run_ablation(preset, str(out), progress=False)
+    again = tmp_path / "again"
+    run_ablation(preset, str(again), workers=2, progress=False)
+    assert (again / "transfer.csv").read_text() == (out / "transfer.csv").read_text()
+
+
+def test_bootstrap_interval_on_known_data():
+    point, low, high = bootstrap_ci([[1.0] * 50, [0.0] * 50], n=4000)
+    assert point == 0.5 and low == 0.0 and high == 1.0, "two seeds that disagree completely: the interval spans both"
+    rng = np.random.default_rng(0)
+    point, low, high = bootstrap_ci([rng.binomial(1, 0.7, 400), rng.binomial(1, 0.7, 400)], n=4000)
+    assert low < 0.7 < high and high - low < 0.12
+    assert bootstrap_ci([[1.0, 1.0], [1.0]])[1:] == (1.0, 1.0)
+    cells = {("a", "a"): {0: [1.0] * 10, 1: [1.0] * 10}, ("a", "b"): {0: [0.0] * 10, 1: [0.0] * 10}}
+    assert bootstrap_statistic([0, 1], cells, lambda m: m[("a", "a")] - m[("a", "b")]) == (1.0, 1.0, 1.0)
+
+
+def test_bad_presets_are_refused_naming_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        Preset.load("huge")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nagents: [vlm-ppo, robot]\ntrain_tasks: [TowerStability]\ntest_tasks: all\nseeds: [0]\nsteps: {vlm-ppo: 1}\n")
+    with pytest.raises(ValueError, match="unknown agent 'robot'"):
+        Preset.load(str(bad))
+    bad.write_text("name: x\nagents: [vlm-ppo]\ntrain_tasks: [Jenga]\ntest_tasks: all\nseeds: [0]\nsteps: {vlm-ppo: 1}\n")
+    with pytest.raises(ValueError, match="unknown task 'Jenga'"):
+        Preset.load(str(bad))
+    bad.write_text("name: x\nagents: [vlm-ppo]\ntrain_tasks: [TowerStability]\ntest_tasks: all\nseeds: [0]\nsteps: {}\nspeed: 3\n")
+    with pytest.raises(ValueError, match="unknown field 'speed'"):
+        Preset.load(str(bad))
+    for name in ("quick", "full", "micro"):
+        assert Preset.load(name).name == name
