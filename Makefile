@@ -1,4 +1,4 @@
-# physground: `make run` runs the main job, `make test` runs the tests. Both create .venv on first use.
+# physground: `make run` runs the main job (the quick ablation), `make test` runs the tests. Both create .venv on first use.
 # GPU users: make TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu128" run
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export MUJOCO_GL ?= egl
 
-.PHONY: run test test-slow bench clean
+.PHONY: run test test-slow bench demo clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/physground demo --out out/demo
+	$(VENV)/bin/physground ablate --preset quick --workers 2 --resume
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q || test $$? -eq 5  # exit 5 = no tests collected
@@ -28,6 +28,9 @@ test-slow: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/physground bench-envs --out docs/benchmarks.md
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/physground demo --out out/demo
 
 clean:
 	rm -rf $(VENV) out

@@ -45,7 +45,7 @@ def policy_for_task(spec: AgentSpec, policy: Policy, task: str) -> Policy:
 
 
 @torch.no_grad()
-def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 16) -> dict[str, float]:
+def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8) -> dict[str, float]:
     """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
     tasks), invalid answers."""
     policy.eval()

@@ -35,8 +35,10 @@ from perception.vlm import VLM
 
 EVENT_FEATURES = (
     "asked", "any_fell", "outcome_success", "outcome_miss", "outcome_collapse", "ball_left_platform",
-    "caught", "missed", "in_zone", "distance_to_target", "offset",
+    "caught", "missed", "in_zone", "distance_to_target", "offset", "not_imagined",
 )
+"""``not_imagined`` is 1 when the task's semantics could not be applied to the grounded scene
+(a grounder missed an object the task needs): the answer then carries no imagined outcome."""
 IMAGINE_SECONDS = {"Catch": 1.0}
 """Imagination horizon per task (the task's simulated seconds otherwise)."""
 
@@ -131,10 +133,16 @@ class HybridPolicy(Policy):
         if not self.use_dynamics:
             return out
         starts, owners = [], []
+        self.grounding_failures = 0
         for b, scene in enumerate(scenes):
             seen: dict[str, int] = {}
-            for a in range(n_actions):
-                start = self.semantics.counterfactual(scene, a)
+            try:
+                counterfactuals = [self.semantics.counterfactual(scene, a) for a in range(n_actions)]
+            except (KeyError, ValueError, IndexError):  # imperfect grounding: an object the task needs is missing
+                out[b, :, EVENT_FEATURES.index("not_imagined")] = 1.0
+                self.grounding_failures += 1
+                continue
+            for a, start in enumerate(counterfactuals):
                 key = repr(start["objects"])
                 if key not in seen:  # yes/no answers leave the scene alone: imagine it once
                     seen[key] = len(starts)
@@ -142,8 +150,15 @@ class HybridPolicy(Policy):
                 owners.append((b, a, seen[key]))
         seconds = IMAGINE_SECONDS.get(self.task, self.semantics._sim_seconds())
         device = next(self.dynamics.parameters()).device
+        if not starts:
+            return out
         frames = imagine(self.dynamics.step, starts, seconds, self.dynamics.config.dt, device)
-        vectors = [event_vector(self.semantics.events(start, f[-1])) for start, f in zip(starts, frames)]
+        vectors = []
+        for start, f in zip(starts, frames):
+            try:
+                vectors.append(event_vector(self.semantics.events(start, f[-1])))
+            except (KeyError, ValueError, IndexError):
+                vectors.append(np.eye(len(EVENT_FEATURES), dtype=np.float32)[EVENT_FEATURES.index("not_imagined")])
         for b, a, k in owners:
             out[b, a] = vectors[k]
         return out

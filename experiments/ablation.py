@@ -185,7 +185,9 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
     if launcher == "slurm":
         _run_on_slurm(preset, todo, out)
     elif workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # A fresh process per cell: MuJoCo's GL contexts and the allocator keep memory after envs
+        # close, so a long-lived worker would grow cell after cell.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
             for _ in tqdm(pool.map(_run_cell_job, [(preset, c, out) for c in todo]), total=len(todo), disable=not progress, unit="cell"):
                 pass
     else:

@@ -207,10 +207,15 @@ class VLM:
                 option_ids = self._option_ids(option)
                 rows.append(prompt_ids + option_ids)
                 option_spans.append((lengths[b], len(option_ids)))
-        inputs = self._expand(batch, rows, k)
         with torch.set_grad_enabled(torch.is_grad_enabled() if grad is None else grad):
+            if self.shares_image_features:
+                inputs = self._expand_embeddings(batch, rows, k)
+            else:
+                inputs = self._expand(batch, rows, k)
             out = self.model(**inputs, output_hidden_states=return_hidden)
             logprobs = torch.log_softmax(out.logits.float(), dim=-1)
+        if "inputs_embeds" in inputs:
+            inputs["input_ids"] = inputs.pop("row_ids")
         scores = []
         for row, (start, n) in enumerate(option_spans):
             targets = inputs["input_ids"][row, start : start + n]
@@ -222,6 +227,31 @@ class VLM:
         first_rows = torch.arange(0, len(rows), k, device=self.device)
         last_prompt = torch.tensor([option_spans[r][0] - 1 for r in first_rows.tolist()], device=self.device)
         return scores_t, out.hidden_states[-1][first_rows, last_prompt]
+
+    @property
+    def shares_image_features(self) -> bool:
+        """True for the LLaVA family, whose image features are just scattered into the image
+        placeholder tokens' embeddings: ``score_options`` then runs the vision tower once per
+        prompt and reuses the features for every option (others repeat the image per option)."""
+        base = self._base_model()
+        return type(base).__name__ == "LlavaForConditionalGeneration" and hasattr(base.model, "get_image_features")
+
+    def _expand_embeddings(self, batch: dict[str, torch.Tensor], rows: list[list[int]], k: int) -> dict[str, torch.Tensor]:
+        """LLaVA fast path: input embeddings of the B*K rows with each prompt's image features
+        computed once and written into its K rows' image tokens."""
+        base = self._base_model()
+        config = base.config
+        features = base.model.get_image_features(
+            pixel_values=batch["pixel_values"], vision_feature_layer=config.vision_feature_layer,
+            vision_feature_select_strategy=config.vision_feature_select_strategy, return_dict=True,
+        ).pooler_output
+        features = torch.stack(list(features)) if isinstance(features, (list, tuple)) else features
+        plain = self._expand({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}, rows, k)
+        embeds = base.get_input_embeddings()(plain["input_ids"])
+        image_mask = (plain["input_ids"] == config.image_token_id).unsqueeze(-1)
+        repeated = features.repeat_interleave(k, dim=0).to(embeds.dtype).reshape(-1, embeds.shape[-1])
+        embeds = embeds.masked_scatter(image_mask.expand_as(embeds), repeated)
+        return {"inputs_embeds": embeds, "attention_mask": plain["attention_mask"], "row_ids": plain["input_ids"]}
 
     def _expand(self, batch: dict[str, torch.Tensor], rows: list[list[int]], k: int) -> dict[str, torch.Tensor]:
         """Model inputs for B*K rows (prompt + option ids, right-padded), images repeated K times."""

@@ -104,3 +104,19 @@ def test_train_agent_refuses_to_overwrite_a_run_and_resume_needs_a_checkpoint(tm
     assert "no checkpoint" in capsys.readouterr().err
     assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--steps", "512", "--out", str(tmp_path / "r"), "--resume"]) == 2
     assert "different config" in capsys.readouterr().err
+
+
+def test_hybrid_survives_a_grounder_that_misses_an_object_the_task_needs():
+    from envs import CatchEnv
+
+    policy = build_policy(AgentSpec("hybrid-no-dynamics", "Catch"))
+    policy.use_dynamics = True
+    from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
+
+    policy.dynamics = load_dynamics(SHIPPED_GNN)
+    scene = CatchEnv(scene=SceneConfig(render_images=False)).propose_scene(0)
+    blind = {**scene, "objects": [o for o in scene["objects"] if o["id"] != "basket"]}
+    events = policy.imagined_events([scene, blind])
+    flag = EVENT_FEATURES.index("not_imagined")
+    assert events[0, :, flag].sum() == 0 and events[1, :, flag].tolist() == [1.0, 1.0, 1.0]
+    assert policy.grounding_failures == 1

@@ -159,3 +159,21 @@ def test_qwen2_vl_where_torchvision_exists(tmp_path):
     scores = vlm.score_options(imgs, ["q?", "r?"], ["yes", "no"])
     assert scores.shape == (2, 2) and torch.isfinite(scores).all()
     assert vlm.hidden_states(imgs, ["q?", "r?"]).shape[:2] == (vlm.num_layers + 1, 2)
+
+
+def test_llava_fast_path_matches_repeating_the_image_per_option(llava_dir, images, monkeypatch):
+    vlm = VLM.load(llava_dir)
+    assert vlm.shares_image_features
+    vlm.attach_lora(rank=4)
+    options = ["yes", "no", "red block"]
+    fast, fast_hidden = vlm.score_options(images[:2], ["a?", "longer b?"], options, grad=True, return_hidden=True)
+    fast.sum().backward()
+    fast_grads = {n: p.grad.clone() for n, p in vlm.model.named_parameters() if p.grad is not None}
+    vlm.model.zero_grad()
+    monkeypatch.setattr(VLM, "shares_image_features", property(lambda self: False))
+    slow, slow_hidden = vlm.score_options(images[:2], ["a?", "longer b?"], options, grad=True, return_hidden=True)
+    slow.sum().backward()
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_hidden, slow_hidden, atol=1e-5, rtol=1e-5)
+    for name, grad in fast_grads.items():
+        torch.testing.assert_close(grad, dict(vlm.model.named_parameters())[name].grad, atol=1e-5, rtol=1e-4)
