@@ -195,7 +195,7 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
             run_cell(preset, cell, out)
     from experiments.report import write_reports
 
-    return write_reports(preset, out, wall_seconds=time.time() - started)
+    return write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo))
 
 
 def _run_on_slurm(preset: Preset, cells: list[Cell], out: str) -> None:

@@ -295,8 +295,9 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     out = args.out or f"out/ablation-{preset.name}"
     summary = run_ablation(preset, out, workers=args.workers, resume=args.resume, launcher=args.launcher)
     print((Path(out) / "transfer.md").read_text())
-    print(f"outputs in {out}: transfer.csv, transfer.md, summary.json, heatmap.png, curves.png; wall {summary['wall_seconds']:.0f} s, "
-          f"peak memory of a cell process {summary['peak_rss_mb']:.0f} MB")
+    now = summary["this_invocation"]
+    print(f"outputs in {out}: transfer.csv, transfer.md, summary.json, heatmap.png, curves.png; this run computed {now['cells_computed']} cells "
+          f"in {now['wall_seconds']:.0f} s; largest cell process {summary['peak_rss_mb_of_a_cell_process']:.0f} MB")
     return 0
 
 

@@ -142,7 +142,7 @@ def curves(cells: list[dict[str, Any]], path: Path) -> None:
                 if key is None:
                     continue
                 xs = [h.get("global_step", h.get("update", h.get("epoch", i))) for i, h in enumerate(c["history"])]
-                ax.plot(xs, [h.get(key, np.nan) for h in c["history"]], label=f"{agent} s{c['seed']}", alpha=0.8)
+                ax.plot(xs, [h.get(key, np.nan) for h in c["history"]], marker="o", markersize=3, label=f"{agent} s{c['seed']}", alpha=0.8)
         ax.set_title(f"trained on {task}", fontsize=9)
         ax.set_ylim(0, 1)
         ax.set_xlabel("steps (PPO) / updates (GRPO) / epochs (SFT)", fontsize=7)
@@ -152,7 +152,7 @@ def curves(cells: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_reports(preset: Any, out: str | Path, wall_seconds: float | None = None) -> dict[str, Any]:
+def write_reports(preset: Any, out: str | Path, wall_seconds: float | None = None, cells_run: int | None = None) -> dict[str, Any]:
     """Write every report from the finished cells; returns the summary."""
     out = Path(out)
     cells = load_cells(out)
@@ -168,7 +168,8 @@ def write_reports(preset: Any, out: str | Path, wall_seconds: float | None = Non
     atomic_write_text(out / "transfer.md", markdown(preset, summary, cells))
     payload = {
         "preset": preset.name, "cells": len(cells), "agents": summary,
-        "wall_seconds": wall_seconds, "peak_rss_mb": max(c.get("peak_rss_mb", 0) for c in cells),
+        "this_invocation": {"wall_seconds": wall_seconds, "cells_computed": cells_run},
+        "peak_rss_mb_of_a_cell_process": max(c.get("peak_rss_mb", 0) for c in cells),
         "cell_seconds": {c["agent"] + "__" + c["train_task"] + "__" + str(c["seed"]): c["seconds"] for c in cells},
     }
     atomic_write_text(out / "summary.json", json.dumps(payload, indent=1))
