@@ -12,7 +12,7 @@ import envs
 from agent.factory import AgentSpec, build_policy, env_factory
 from agent.policies import Policy
 from agent.ppo import _stack_observations
-from agent.run import RunDir
+from agent.run import RunDir, seed_everything
 
 EVAL_SEED = 50_000_000
 """Evaluation episodes use seeds from here: never seen in training (which uses small seeds)."""
@@ -23,6 +23,7 @@ def load_agent(run_dir: str | Path) -> tuple[AgentSpec, Policy]:
     run = RunDir(run_dir)
     config = run.read_config()
     spec = AgentSpec(**config["agent"])
+    seed_everything(spec.seed)  # parts not in the checkpoint (frozen or untrained) start the same way
     policy = build_policy(spec)
     if spec.trainer != "none":
         if not run.has_checkpoint():

@@ -11,7 +11,7 @@ from typing import Any
 from agent.factory import AgentSpec, build_policy, env_factory
 from agent.grpo import GRPOConfig, train_grpo
 from agent.ppo import PPOConfig, train_ppo
-from agent.run import RunDir
+from agent.run import RunDir, seed_everything
 
 DEFAULT_STEPS = {"mlp": 100_000, "vlm-ppo": 4096, "vlm-grpo": 4096, "vlm-sft": 2000, "hybrid": 2048, "hybrid-no-dynamics": 2048, "hybrid-oracle": 2048, "vlm-zero-shot": 0}
 
@@ -57,6 +57,7 @@ def train_agent(args: argparse.Namespace) -> dict[str, Any]:
         metrics: dict[str, Any] = {"note": "zero-shot: nothing to train"}
         run.write_metrics(metrics)
     else:
+        seed_everything(spec.seed)  # the policy's initialisation, too, comes from the run's seed
         policy = build_policy(spec)
         hyper = {"agent": spec.agent, "task": spec.task, "seed": spec.seed}
         if spec.trainer == "ppo":

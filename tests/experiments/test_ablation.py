@@ -74,3 +74,17 @@ def test_bad_presets_are_refused_naming_the_problem(tmp_path):
         Preset.load(str(bad))
     for name in ("quick", "full", "micro"):
         assert Preset.load(name).name == name
+
+
+def test_a_cell_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, llava_dir):
+    import torch
+
+    from experiments.ablation import Cell, run_cell
+
+    preset = Preset.load("micro", vlm=str(llava_dir))
+    first = run_cell(preset, Cell("hybrid-oracle", "TowerStability", 0), str(tmp_path / "a"))
+    torch.manual_seed(12345)
+    torch.rand(1000)  # whatever an earlier cell may have consumed
+    second = run_cell(preset, Cell("hybrid-oracle", "TowerStability", 0), str(tmp_path / "b"))
+    untimed = lambda h: [{k: v for k, v in r.items() if k != "sps"} for r in h]  # noqa: E731
+    assert first["results"] == second["results"] and untimed(first["history"]) == untimed(second["history"])
