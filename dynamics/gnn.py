@@ -5,10 +5,13 @@ scene whose bounding boxes are closer than ``radius`` (locality, as in the Graph
 Simulator, so the model generalises to more objects). Static objects (ramps, platforms, mats,
 baskets) send messages but are never moved.
 
-Node input (``NODE_INPUT_DIM``): height of the object's bottom above the table, centre height,
-the first two columns of its rotation matrix (6), linear and angular velocity (6) and its static
-properties (size, shape, material, is_static). Translation along the table is not an input, so
-predictions do not depend on where a scene stands.
+Node input (``NODE_INPUT_DIM``): height of the object's bottom above the table and the height it
+would have after one free-fall step of ``dt`` (both clipped at ``HEIGHT_CLIP``), its vertical
+half-extent, the first two columns of its rotation matrix (6), linear and angular velocity (6) and
+its static properties (size, shape, material, is_static). Position is never an input beyond the
+clip: along the table predictions do not depend on where a scene stands, and upwards an object two
+blocks above the table looks like any other high object (the table only matters to what can reach
+it within one step), so a fifth or sixth block of a tower is not outside the training range.
 
 Edge input (``EDGE_INPUT_DIM``, sender j -> receiver i): centre offset (3) and its length,
 bounding-box gap (3) and its length, relative velocity (3), and the receiver's centre in the
@@ -31,7 +34,10 @@ from torch_geometric.utils import to_dense_batch
 
 from dynamics.data import PROP_DIM, STATE_DIM
 
-NODE_INPUT_DIM = 2 + 6 + 6 + PROP_DIM
+NODE_INPUT_DIM = 3 + 6 + 6 + PROP_DIM
+HEIGHT_CLIP = 0.12
+"""Heights above the table (m) beyond which a node's height inputs stop growing (two blocks)."""
+GRAVITY = 9.81
 EDGE_INPUT_DIM = 3 + 1 + 3 + 1 + 3 + 3 + 3
 TARGET_DIM = 12
 TARGET_STD_FLOOR = torch.tensor([1e-3] * 3 + [1e-2] * 3 + [1e-2] * 3 + [1e-1] * 3)
@@ -105,12 +111,17 @@ def apply_delta(state: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 
-def node_features(state: torch.Tensor, props: torch.Tensor) -> torch.Tensor:
-    """Node inputs (N, NODE_INPUT_DIM) (see the module docstring)."""
+def node_features(state: torch.Tensor, props: torch.Tensor, dt: float) -> torch.Tensor:
+    """Node inputs (N, NODE_INPUT_DIM) of states (N, 13) and properties (N, PROP_DIM); ``dt`` is
+    the model's step in seconds (see the module docstring)."""
     rot = quat_to_matrix(state[:, 3:7])
     extent = (rot.abs() @ (props[:, :3, None] / 2)).squeeze(-1)
     bottom = state[:, 2:3] - extent[:, 2:3]
-    return torch.cat([bottom, state[:, 2:3], rot[:, :, :2].reshape(-1, 6), state[:, 7:13], props], dim=-1)
+    # where free fall would take the bottom within one step: tells a fast fall that will hit the
+    # table this step from one that will not, although both heights are clipped
+    falling = bottom + state[:, 9:10] * dt - 0.5 * GRAVITY * dt * dt
+    heights = torch.cat([bottom, falling], dim=-1).clamp(max=HEIGHT_CLIP)
+    return torch.cat([heights, extent[:, 2:3], rot[:, :, :2].reshape(-1, 6), state[:, 7:13], props], dim=-1)
 
 
 def radius_edges(state: torch.Tensor, props: torch.Tensor, batch: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,7 +247,7 @@ class DynamicsModel(nn.Module):
     def fit_normalisation(self, state: torch.Tensor, next_state: torch.Tensor, props: torch.Tensor, batch: torch.Tensor) -> None:
         """Set input/target statistics from a large sample of transitions."""
         with torch.no_grad():
-            nodes = node_features(state, props)
+            nodes = node_features(state, props, self.config.dt)
             _, edges = radius_edges(state, props, batch, self.config.radius)
             dynamic = props[:, -1] < 0.5
             targets = state_delta(state, next_state)[dynamic]
@@ -258,7 +269,7 @@ class DynamicsModel(nn.Module):
             raise ValueError(f"state must have shape (N, {STATE_DIM}), got {tuple(state.shape)}")
         if props.shape != (state.shape[0], PROP_DIM):
             raise ValueError(f"props must have shape ({state.shape[0]}, {PROP_DIM}), got {tuple(props.shape)}")
-        h = self.node_encoder((node_features(state, props) - self.node_mean) / self.node_std)
+        h = self.node_encoder((node_features(state, props, self.config.dt) - self.node_mean) / self.node_std)
         if self.uses_messages:
             edge_index, attr = radius_edges(state, props, batch, self.config.radius)
             e = self.edge_encoder((attr - self.edge_mean) / self.edge_std)

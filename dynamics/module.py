@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from dynamics.data import PlaySettings, TransitionDataset, collate_transitions, load_or_generate, split_trajectories
+from dynamics.data import SCENARIOS, PlaySettings, TransitionDataset, collate_transitions, load_or_generate, split_trajectories
 from dynamics.gnn import DynamicsConfig, DynamicsModel, axis_angle_to_quat, quat_multiply, state_delta
 from dynamics.rollout import rollout_states
 from envs.scene import BLOCK_SIZE
@@ -29,15 +29,22 @@ class PlayDataModule(L.LightningDataModule):
         batch_size: Graphs per batch.
         workers: Processes generating the data.
         loader_workers: DataLoader workers.
+        scenarios: The play mix, cycled in order (a scenario listed twice is twice as common);
+            default: every scenario once (``dynamics.data.SCENARIOS``).
     """
 
     def __init__(
         self, cache_dir: str = "out/play-cache", n_trajectories: int = 6000, seed: int = 0, max_tower: int = 4,
         val_fraction: float = 0.05, batch_size: int = 128, workers: int = 1, loader_workers: int = 0,
+        scenarios: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.settings = PlaySettings(n_trajectories=n_trajectories, seed=seed, max_tower=max_tower)
+        mix = tuple(scenarios) if scenarios else SCENARIOS
+        unknown = [s for s in mix if s not in SCENARIOS]
+        if unknown:
+            raise ValueError(f"unknown play scenario {unknown[0]!r}; valid: {', '.join(SCENARIOS)}")
+        self.settings = PlaySettings(n_trajectories=n_trajectories, seed=seed, max_tower=max_tower, scenarios=mix)
         self.data = None
 
     def prepare_data(self) -> None:

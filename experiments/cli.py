@@ -197,7 +197,7 @@ def _cmd_eval_dynamics(args: argparse.Namespace) -> int:
         raise ValueError(f"--per-event must be at least 1, got {args.per_event}")
     gnn = load_dynamics(args.gnn or SHIPPED_GNN, args.device)
     mlp = load_dynamics(args.mlp or SHIPPED_MLP, args.device) if args.mlp != "none" else None
-    table = format_results(evaluate(gnn, mlp, n_events=args.per_event, n_trajectories=args.trajectories, device=args.device))
+    table = format_results(evaluate(gnn, mlp, n_events=args.per_event, n_trajectories=args.trajectories, seed=args.seed, device=args.device))
     print(table)
     if args.out:
         command = "physground eval-dynamics " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -417,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlp", default=None, help="MLP baseline folder (default: the shipped one; 'none' to skip)")
     p.add_argument("--per-event", type=int, default=200, help="held-out scenes per event (default 200)")
     p.add_argument("--trajectories", type=int, default=140, help="held-out play trajectories for the errors")
+    p.add_argument("--seed", type=int, default=7_000_001, help="first seed of the held-out scenes (default 7000001; choose models on another range)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     p.set_defaults(handler=_cmd_eval_dynamics)

@@ -11,7 +11,7 @@ import torch
 
 from dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics, save_dynamics
 from dynamics.data import PROP_DIM, PlaySettings, TransitionDataset, collate_transitions, generate_play, load_or_generate, scene_arrays
-from dynamics.gnn import DynamicsConfig, DynamicsModel, InteractionLayer, apply_delta, quat_multiply, radius_edges, state_delta
+from dynamics.gnn import DynamicsConfig, DynamicsModel, InteractionLayer, apply_delta, node_features, quat_multiply, radius_edges, state_delta
 from dynamics.module import DynamicsModule, PlayDataModule
 from dynamics.rollout import imagine, pack_scenes, rollout_states
 from envs import SceneConfig, TowerStabilityEnv
@@ -80,6 +80,24 @@ def test_translation_along_the_table_does_not_change_predictions(model, batch):
     shifted = batch["state"].clone()
     shifted[:, 0] += 0.37
     torch.testing.assert_close(model(shifted, batch["props"], batch["batch"]), model(batch["state"], batch["props"], batch["batch"]), atol=1e-5, rtol=1e-5)
+
+
+def test_lifting_a_whole_scene_high_above_the_table_does_not_change_predictions(model):
+    # a five-block-high copy of a standing two-block tower looks the same as a six-block-high one:
+    # heights are clipped, so taller towers than in training are not out of the input range
+    cubes = [make_cube("cube0", "red", [0.0, 0.0, 5.5 * BLOCK_SIZE]), make_cube("cube1", "blue", [0.01, 0.0, 6.5 * BLOCK_SIZE])]
+    _, state, props, batch = pack_scenes([new_scene("TowerStability", cubes)])
+    lifted = state.clone()
+    lifted[:, 2] += BLOCK_SIZE
+    torch.testing.assert_close(model(lifted, props, batch), model(state, props, batch), atol=1e-5, rtol=1e-5)
+    # near the table (or falling fast enough to reach it within a step) height still matters
+    low = state.clone()
+    low[:, 2] -= 5 * BLOCK_SIZE
+    assert not torch.allclose(model(low, props, batch), model(state, props, batch), atol=1e-4)
+    fast = state.clone()
+    fast[:, 9] = -4.0
+    features = node_features(fast, props, 0.1)[:, 1]
+    assert bool((features < node_features(state, props, 0.1)[:, 1]).all())
 
 
 def test_edge_features_change_across_message_passing_steps(model, batch):
@@ -204,3 +222,11 @@ def test_lightning_module_trains_a_step_and_logs(tmp_path):
     trainer.fit(module, datamodule=data)
     assert bool(module.model.normalised)
     assert {"train/loss", "val/loss", "val/rollout_error_0.5s", "val/rollout_error_2s"} <= set(trainer.callback_metrics)
+
+
+def test_the_play_mix_is_configurable_and_checked(tmp_path):
+    module = PlayDataModule(cache_dir=str(tmp_path), n_trajectories=6, scenarios=["tower", "tower", "roll"])
+    module.setup()
+    assert module.data.scenarios == ["tower", "tower", "roll"] * 2
+    with pytest.raises(ValueError, match="unknown play scenario 'juggle'"):
+        PlayDataModule(cache_dir=str(tmp_path), scenarios=["tower", "juggle"])
