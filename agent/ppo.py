@@ -167,7 +167,10 @@ def make_vector_env(env_fns: list[Callable[[], gym.Env]], async_envs: bool = Fal
     """A vector env whose envs can report and restore their state (``StateCapture``)."""
     wrapped = [lambda fn=fn: StateCapture(fn()) for fn in env_fns]
     if async_envs:
-        return gym.vector.AsyncVectorEnv(wrapped, autoreset_mode=AutoresetMode.SAME_STEP, context="spawn")
+        # no shared memory: gymnasium's shared-memory decoding of a Text space returns padding
+        # instead of the prompt, so the policy would train on a blank question; observations are
+        # small enough to pickle through the pipes
+        return gym.vector.AsyncVectorEnv(wrapped, autoreset_mode=AutoresetMode.SAME_STEP, context="spawn", shared_memory=False)
     return gym.vector.SyncVectorEnv(wrapped, autoreset_mode=AutoresetMode.SAME_STEP)
 
 

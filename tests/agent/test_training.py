@@ -161,3 +161,22 @@ def test_grpo_updates_the_adapters_on_a_one_step_task(tmp_path, llava_dir):
     assert any(not torch.equal(p, before[n]) for n, p in policy.named_parameters() if n in before)
     with pytest.raises(ValueError, match="group_size must be at least 2"):
         GRPOConfig(group_size=1)
+
+
+def test_async_envs_deliver_the_same_observations_as_sync_ones():
+    # the prompt is a Text observation: through gymnasium's shared memory it came back as padding
+    import numpy as np
+
+    fns = [env_factory("TowerStability", image_size=64) for _ in range(2)]
+    sync, worker = ppo_module.make_vector_env(fns, async_envs=False), ppo_module.make_vector_env(fns, async_envs=True)
+    try:
+        for observations in zip(sync.reset(seed=3)[0].items(), worker.reset(seed=3)[0].items()):
+            (key, a), (_, b) = observations
+            assert np.array_equal(np.asarray(a), np.asarray(b)), key
+        _, _, _, _, info_a = sync.step(np.zeros(2, int))
+        obs_b, _, _, _, info_b = worker.step(np.zeros(2, int))
+        assert list(obs_b["prompt"]) == ["Will this block tower fall?"] * 2
+        assert np.array_equal(info_a["label"], info_b["label"])
+    finally:
+        sync.close()
+        worker.close()
