@@ -4,7 +4,8 @@ grounder -> SceneGraph -> the task's ``interpret`` (which block is the red one .
 candidate action, the task's ``counterfactual`` -> the GNN imagines the rollout -> the task's
 ``events`` are read from the imagined end state -> a small network over [the VLM's embedding of
 the prompt, the VLM's embedding of each answer word, that answer's imagined events, a pooled
-encoding of the graph] -> one logit per answer, and a value.
+encoding of the graph], plus a bilinear term between each answer's embedding and its imagined
+events -> one logit per answer, and a value.
 
 **The symbolic task semantics (``interpret``, ``counterfactual``, ``events``) are explicit prior
 knowledge given to this agent, not learned**; every result that uses it must say so. Grounder,
@@ -91,6 +92,12 @@ class HybridPolicy(Policy):
         self.prompt_norm, self.answer_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.scorer = nn.Sequential(nn.Linear(2 * d + e + g, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
         self.critic = nn.Sequential(nn.Linear(d + e + g, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        # "does this answer word agree with what was imagined for it?": a direct answer x event
+        # interaction, which the scorer MLP alone has to discover through the high-dimensional
+        # prompt and answer embeddings and learns only slowly
+        self.agreement = nn.Bilinear(d, e, 1)
+        nn.init.zeros_(self.agreement.weight)
+        nn.init.zeros_(self.agreement.bias)
 
     def _bind_task(self, task: str) -> None:
         spec = task_spec(task)
@@ -109,7 +116,7 @@ class HybridPolicy(Policy):
         """The same networks deciding another task (its semantics and answer words)."""
         clone = object.__new__(HybridPolicy)
         nn.Module.__init__(clone)
-        for name in ("vlm", "grounder", "dynamics", "use_dynamics", "prompt_norm", "answer_norm", "scorer", "critic"):
+        for name in ("vlm", "grounder", "dynamics", "use_dynamics", "prompt_norm", "answer_norm", "scorer", "agreement", "critic"):
             setattr(clone, name, getattr(self, name))
         clone._bind_task(task)
         return clone
@@ -180,6 +187,6 @@ class HybridPolicy(Policy):
         b, a, _ = events.shape
         answers = self.answer_norm(self.answer_embeddings.to(prompt.device))
         x = torch.cat([prompt[:, None].expand(b, a, -1), answers[None].expand(b, a, -1), events, graph[:, None].expand(b, a, -1)], dim=-1)
-        logits = self.scorer(x).squeeze(-1)
+        logits = (self.scorer(x) + self.agreement(answers[None].expand(b, a, -1).contiguous(), events)).squeeze(-1)
         value = self.critic(torch.cat([prompt, events.mean(1), graph], dim=-1)).squeeze(-1)
         return logits, value
