@@ -16,18 +16,15 @@ checkpoint never executes code.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import signal
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from envs.files import atomic_write_text
+from envs.files import atomic_directory, atomic_write_text
 from envs.state_codec import decode_value, encode_value
 
 CHECKPOINT_FORMAT = "physground.checkpoint/1"
@@ -140,21 +137,11 @@ class RunDir:
         """Write a checkpoint beside the old one, then swap it in (never half-written)."""
         from safetensors.torch import save_file
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=self.path))
-        try:
+        with atomic_directory(self.checkpoint) as work:
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(work / "tensors.safetensors"))
             if optimizer is not None:
                 torch.save(optimizer, work / "optimizer.pt")
             (work / "state.json").write_text(json.dumps({"format": CHECKPOINT_FORMAT, **state}))
-            old = self.path / ".checkpoint.old"
-            shutil.rmtree(old, ignore_errors=True)
-            if self.checkpoint.exists():
-                os.replace(self.checkpoint, old)
-            os.replace(work, self.checkpoint)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def load_checkpoint(self) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any] | None]:
         """(state, tensors, optimizer state) of the latest checkpoint.

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from envs.files import atomic_directory
 from perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder, grounder_loss, scene_targets
 from perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
 from perception.scene_data import render_scenes
@@ -101,9 +102,6 @@ def compute_features(vlm: VLM, images: Any, batch_size: int = 64) -> torch.Tenso
 
 def train_grounder(settings: GrounderSettings) -> dict[str, Any]:
     """Render, featurise, train, evaluate and save (temporary folder, renamed at the end)."""
-    import os
-    import shutil
-
     import lightning as L
 
     started = time.time()
@@ -124,34 +122,31 @@ def train_grounder(settings: GrounderSettings) -> dict[str, Any]:
     total = settings.epochs * len(train_loader)
     module = _module_class()(head, settings.lr, total)
     out = Path(settings.out)
-    work = out.parent / f".{out.name}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    trainer = L.Trainer(
-        max_epochs=settings.epochs, accelerator=settings.accelerator, devices=1, enable_checkpointing=False,
-        logger=L.pytorch.loggers.TensorBoardLogger(str(work / "logs"), name="grounder"), log_every_n_steps=20, gradient_clip_val=1.0,
-        max_time={"minutes": settings.max_minutes} if settings.max_minutes else None,
-    )
-    train_started = time.time()
-    trainer.fit(module, train_loader, val_loader)
-    train_seconds = time.time() - train_started
-    grounder = LearnedGrounder(vlm, module.head.cpu().eval())
-    grounder.vlm = vlm
-    eval_data = evaluation_scenes(settings.eval_per_task, workers=settings.workers)
-    results = evaluate_grounder(grounder, eval_data)
-    summary = {
-        "settings": asdict(settings),
-        "parameters": sum(p.numel() for p in head.parameters()),
-        "train_scenes": len(train),
-        "steps": int(trainer.global_step),
-        "epochs_completed": int(trainer.current_epoch),
-        "seconds": {"data": round(data_seconds, 1), "train": round(train_seconds, 1), "total": round(time.time() - started, 1)},
-        "machine": machine_summary(),
-        "evaluation": results,
-    }
-    grounder.save(work, card=grounder_card(summary), extra={"vlm": Path(settings.vlm).name})
-    (work / "train.json").write_text(json.dumps(summary, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(work, out)
+    with atomic_directory(out) as work:
+        trainer = L.Trainer(
+            max_epochs=settings.epochs, accelerator=settings.accelerator, devices=1, enable_checkpointing=False,
+            logger=L.pytorch.loggers.TensorBoardLogger(str(work / "logs"), name="grounder"), log_every_n_steps=20, gradient_clip_val=1.0,
+            max_time={"minutes": settings.max_minutes} if settings.max_minutes else None,
+        )
+        train_started = time.time()
+        trainer.fit(module, train_loader, val_loader)
+        train_seconds = time.time() - train_started
+        grounder = LearnedGrounder(vlm, module.head.cpu().eval())
+        grounder.vlm = vlm
+        eval_data = evaluation_scenes(settings.eval_per_task, workers=settings.workers)
+        results = evaluate_grounder(grounder, eval_data)
+        summary = {
+            "settings": asdict(settings),
+            "parameters": sum(p.numel() for p in head.parameters()),
+            "train_scenes": len(train),
+            "steps": int(trainer.global_step),
+            "epochs_completed": int(trainer.current_epoch),
+            "seconds": {"data": round(data_seconds, 1), "train": round(train_seconds, 1), "total": round(time.time() - started, 1)},
+            "machine": machine_summary(),
+            "evaluation": results,
+        }
+        grounder.save(work, card=grounder_card(summary), extra={"vlm": Path(settings.vlm).name})
+        (work / "train.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from envs import TASKS, SceneConfig
+from envs.files import atomic_directory
 from perception.scene_data import draw_and_render, run_chunks
 from perception.scene_text import QUESTION_TYPES, normalize_answer, scene_questions
 
@@ -429,44 +429,41 @@ def pretrain(settings: PretrainSettings) -> dict[str, Any]:
     total_steps = settings.epochs * max(1, len(train_loader))
     module = _lightning_module_class()(model, settings.lr, settings.weight_decay, min(500, total_steps // 10 + 1), total_steps)
     out = Path(settings.out)
-    work = out.parent / f".{out.name}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    trainer = L.Trainer(
-        max_epochs=settings.epochs, accelerator=settings.accelerator, devices=1, precision=settings.precision,
-        default_root_dir=str(work / "logs"), logger=L.pytorch.loggers.TensorBoardLogger(str(work / "logs"), name="pretrain"),
-        enable_checkpointing=False, gradient_clip_val=1.0, log_every_n_steps=20, deterministic=False,
-        max_time={"minutes": settings.max_minutes} if settings.max_minutes else None,
-    )
-    train_started = time.time()
-    trainer.fit(module, train_loader, val_loader)
-    train_seconds = time.time() - train_started
+    with atomic_directory(out) as work:
+        trainer = L.Trainer(
+            max_epochs=settings.epochs, accelerator=settings.accelerator, devices=1, precision=settings.precision,
+            default_root_dir=str(work / "logs"), logger=L.pytorch.loggers.TensorBoardLogger(str(work / "logs"), name="pretrain"),
+            enable_checkpointing=False, gradient_clip_val=1.0, log_every_n_steps=20, deterministic=False,
+            max_time={"minutes": settings.max_minutes} if settings.max_minutes else None,
+        )
+        train_started = time.time()
+        trainer.fit(module, train_loader, val_loader)
+        train_seconds = time.time() - train_started
 
-    model = module.model.to(getattr(torch, settings.save_dtype)).cpu()
-    model.save_pretrained(str(work), safe_serialization=True)
-    processor.save_pretrained(str(work))
-    vlm = VLM.load(work, device="cuda" if torch.cuda.is_available() else "cpu")
-    accuracy = evaluate_vlm(vlm, held_out)
-    summary = {
-        "settings": {**asdict(settings), "model": asdict(cfg)},
-        "parameters": n_params,
-        "train_pairs": len(train_items),
-        "val_pairs": len(val_items),
-        "train_scenes": settings.n_scenes,
-        "held_out_pairs": len(held_out.items),
-        "held_out_scenes": settings.eval_scenes,
-        "pairs_per_type": {k: sum(1 for *_, t in data.items if t == k) for k in QUESTION_TYPES},
-        "held_out_accuracy": accuracy,
-        "seconds": {"data": round(data_seconds, 1), "train": round(train_seconds, 1), "total": round(time.time() - started, 1)},
-        "machine": machine_summary(),
-        "final_val_loss": float(trainer.callback_metrics.get("val/loss", float("nan"))),
-        "epochs_completed": int(trainer.current_epoch),
-        "steps": int(trainer.global_step),
-        "previous_stage": previous,
-    }
-    (work / "pretrain.json").write_text(json.dumps(summary, indent=2))
-    (work / "README.md").write_text(model_card(summary))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(work, out)
+        model = module.model.to(getattr(torch, settings.save_dtype)).cpu()
+        model.save_pretrained(str(work), safe_serialization=True)
+        processor.save_pretrained(str(work))
+        vlm = VLM.load(work, device="cuda" if torch.cuda.is_available() else "cpu")
+        accuracy = evaluate_vlm(vlm, held_out)
+        summary = {
+            "settings": {**asdict(settings), "model": asdict(cfg)},
+            "parameters": n_params,
+            "train_pairs": len(train_items),
+            "val_pairs": len(val_items),
+            "train_scenes": settings.n_scenes,
+            "held_out_pairs": len(held_out.items),
+            "held_out_scenes": settings.eval_scenes,
+            "pairs_per_type": {k: sum(1 for *_, t in data.items if t == k) for k in QUESTION_TYPES},
+            "held_out_accuracy": accuracy,
+            "seconds": {"data": round(data_seconds, 1), "train": round(train_seconds, 1), "total": round(time.time() - started, 1)},
+            "machine": machine_summary(),
+            "final_val_loss": float(trainer.callback_metrics.get("val/loss", float("nan"))),
+            "epochs_completed": int(trainer.current_epoch),
+            "steps": int(trainer.global_step),
+            "previous_stage": previous,
+        }
+        (work / "pretrain.json").write_text(json.dumps(summary, indent=2))
+        (work / "README.md").write_text(model_card(summary))
     return summary
 
 

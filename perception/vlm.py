@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from envs.files import atomic_directory
+
 ImageLike = np.ndarray | Image.Image
 
 DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -352,10 +354,11 @@ class VLM:
         self.model = get_peft_model(self.model, config)
 
     def save_lora(self, path: str | os.PathLike[str]) -> None:
-        """Save the adapters (safetensors) to ``path``."""
+        """Save the adapters (safetensors) to the folder ``path`` (written beside it, then renamed)."""
         if not self.has_lora:
             raise ValueError("no LoRA adapters to save")
-        self.model.save_pretrained(str(path), safe_serialization=True)
+        with atomic_directory(path) as work:
+            self.model.save_pretrained(str(work), safe_serialization=True)
 
     def load_lora(self, path: str | os.PathLike[str], trainable: bool = False) -> None:
         """Attach adapters saved with ``save_lora``.
