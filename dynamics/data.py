@@ -125,6 +125,12 @@ class PlaySettings:
     max_tower: int = 4
     scenarios: tuple[str, ...] = SCENARIOS
 
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.scenarios if s not in SCENARIOS]
+        if unknown or not self.scenarios:
+            named = f"unknown play scenario {unknown[0]!r}" if unknown else "no play scenarios"
+            raise ValueError(f"{named}; valid: {', '.join(SCENARIOS)}")
+
     @property
     def frames(self) -> int:
         return int(round(self.seconds / self.dt)) + 1
@@ -222,6 +228,17 @@ class PlayData:
         """(states (frames, N, 13), props (N, PROP_DIM)) of trajectory ``i``."""
         a, b = self.offsets[i], self.offsets[i + 1]
         return self.states[a:b].transpose(1, 0, 2), self.props[a:b]
+
+    def stacked(self, trajectories: list[int], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Several trajectories as one batch of graphs: states (frames, N, 13), props (N, PROP_DIM)
+        and the graph index of every object (N,), N summed over ``trajectories``."""
+        states, props, batch = [], [], []
+        for g, t in enumerate(trajectories):
+            s, p = self.trajectory(t)
+            states.append(torch.as_tensor(s))
+            props.append(torch.as_tensor(p))
+            batch.append(torch.full((s.shape[1],), g, dtype=torch.long))
+        return torch.cat(states, dim=1).to(device), torch.cat(props).to(device), torch.cat(batch).to(device)
 
 
 def generate_play(settings: PlaySettings, workers: int = 1) -> PlayData:

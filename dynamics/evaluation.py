@@ -10,19 +10,18 @@ same table: constant velocity, an MLP without message passing, and the symbolic 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from dynamics.data import PlaySettings, generate_play
 from dynamics.gnn import DynamicsModel, constant_velocity_step
-from dynamics.rollout import imagine, rollout_states
+from dynamics.rollout import StepFn, imagine, mean_position_error, rollout_states
 from envs import BlockRemovalEnv, CatchEnv, RollOffEnv, SceneConfig, TowerStabilityEnv
-from envs.scene import BALL_RADIUS, BASKET_RIM_HEIGHT, BASKET_SIZE, BLOCK_SIZE, find_object
+from envs.scene import BALL_RADIUS, BASKET_RIM_HEIGHT, BASKET_SIZE, find_object
 from perception.scene_graph import SceneGraph, settle, symbolic_stability
 
-StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 DT = 0.1
 
 
@@ -40,21 +39,15 @@ def predictors(gnn: DynamicsModel | None, mlp: DynamicsModel | None) -> dict[str
 def trajectory_errors(step: StepFn, n: int, seed: int, device: str) -> dict[str, float]:
     """One-step and rollout position errors (block sizes) on fresh play trajectories."""
     data = generate_play(PlaySettings(n_trajectories=n, seed=seed))
-    states, props, batch = [], [], []
-    for g in range(data.n_trajectories):
-        s, p = data.trajectory(g)
-        states.append(torch.as_tensor(s))
-        props.append(torch.as_tensor(p))
-        batch.append(torch.full((s.shape[1],), g, dtype=torch.long))
-    truth = torch.cat(states, dim=1).to(device)
-    props_t, batch_t = torch.cat(props).to(device), torch.cat(batch).to(device)
-    dynamic = props_t[:, -1] < 0.5
+    truth, props, batch = data.stacked(list(range(data.n_trajectories)), device)
     with torch.no_grad():
-        one = torch.stack([step(truth[t], props_t, batch_t) for t in range(truth.shape[0] - 1)])
-        one_err = (one[:, dynamic, :3] - truth[1:, dynamic, :3]).norm(dim=-1).mean() / BLOCK_SIZE
-        roll = rollout_states(step, truth[0], props_t, batch_t, 20)
-    err = lambda k: float((roll[k, dynamic, :3] - truth[k, dynamic, :3]).norm(dim=-1).mean() / BLOCK_SIZE)  # noqa: E731
-    return {"one_step": float(one_err), "rollout_0.5s": err(5), "rollout_2s": err(20)}
+        one = torch.stack([step(truth[t], props, batch) for t in range(truth.shape[0] - 1)])
+        roll = rollout_states(step, truth[0], props, batch, 20)
+    return {
+        "one_step": mean_position_error(one, truth[1:], props),
+        "rollout_0.5s": mean_position_error(roll[5], truth[5], props),
+        "rollout_2s": mean_position_error(roll[20], truth[20], props),
+    }
 
 
 def _landing_x(frames: list[dict[str, Any]]) -> float:

@@ -13,8 +13,7 @@ import torch
 
 from dynamics.data import SCENARIOS, PlaySettings, TransitionDataset, collate_transitions, load_or_generate, split_trajectories
 from dynamics.gnn import DynamicsConfig, DynamicsModel, axis_angle_to_quat, quat_multiply, state_delta
-from dynamics.rollout import rollout_states
-from envs.scene import BLOCK_SIZE
+from dynamics.rollout import mean_position_error, rollout_states
 
 
 class PlayDataModule(L.LightningDataModule):
@@ -40,11 +39,7 @@ class PlayDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        mix = tuple(scenarios) if scenarios else SCENARIOS
-        unknown = [s for s in mix if s not in SCENARIOS]
-        if unknown:
-            raise ValueError(f"unknown play scenario {unknown[0]!r}; valid: {', '.join(SCENARIOS)}")
-        self.settings = PlaySettings(n_trajectories=n_trajectories, seed=seed, max_tower=max_tower, scenarios=mix)
+        self.settings = PlaySettings(n_trajectories=n_trajectories, seed=seed, max_tower=max_tower, scenarios=tuple(scenarios) if scenarios else SCENARIOS)
         self.data = None
 
     def prepare_data(self) -> None:
@@ -150,23 +145,15 @@ class DynamicsModule(L.LightningModule):
 def rollout_position_errors(model: DynamicsModel, data: Any, trajectories: list[int], device: torch.device | str = "cpu", horizons: dict[str, float] | None = None) -> dict[str, float]:
     """Mean distance (block sizes) between rolled-out and true centres of dynamic objects."""
     horizons = horizons or {"0.5s": 0.5, "2s": 2.0}
-    states, props, batch = [], [], []
-    for g, t in enumerate(trajectories):
-        s, p = data.trajectory(t)
-        states.append(torch.as_tensor(s))
-        props.append(torch.as_tensor(p))
-        batch.append(torch.full((s.shape[1],), g, dtype=torch.long))
-    truth = torch.cat(states, dim=1).to(device)
-    props_t, batch_t = torch.cat(props).to(device), torch.cat(batch).to(device)
+    truth, props, batch = data.stacked(trajectories, device)
     dt = data.settings.dt
     steps = int(round(max(horizons.values()) / dt))
     was_training = model.training
     model.eval()
-    pred = rollout_states(model.step, truth[0], props_t, batch_t, steps)
+    pred = rollout_states(model.step, truth[0], props, batch, steps)
     model.train(was_training)
-    dynamic = props_t[:, -1] < 0.5
     out = {}
     for name, seconds in horizons.items():
         k = int(round(seconds / dt))
-        out[name] = float((pred[k, dynamic, :3] - truth[k, dynamic, :3]).norm(dim=-1).mean() / BLOCK_SIZE)
+        out[name] = mean_position_error(pred[k], truth[k], props)
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from dynamics.data import apply_state, scene_arrays
-from envs.scene import Scene
+from envs.scene import BLOCK_SIZE, Scene
 
 StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -21,6 +21,13 @@ def rollout_states(step: StepFn, state: torch.Tensor, props: torch.Tensor, batch
         state = step(state, props, batch)
         out.append(state)
     return torch.stack(out)
+
+
+def mean_position_error(pred: torch.Tensor, truth: torch.Tensor, props: torch.Tensor) -> float:
+    """Mean distance (block sizes) between predicted and true centres of the dynamic objects;
+    ``pred`` and ``truth`` (..., N, 13), ``props`` (N, PROP_DIM)."""
+    dynamic = props[:, -1] < 0.5
+    return float((pred[..., dynamic, :3] - truth[..., dynamic, :3]).norm(dim=-1).mean() / BLOCK_SIZE)
 
 
 def pack_scenes(scenes: list[Scene], device: torch.device | str = "cpu") -> tuple[list[list[str]], torch.Tensor, torch.Tensor, torch.Tensor]:
