@@ -185,8 +185,8 @@ class HybridPolicy(Policy):
         prompt = self.prompt_norm(inputs["prompt"])
         events, graph = inputs["events"], inputs["graph"]
         b, a, _ = events.shape
-        answers = self.answer_norm(self.answer_embeddings.to(prompt.device))
-        x = torch.cat([prompt[:, None].expand(b, a, -1), answers[None].expand(b, a, -1), events, graph[:, None].expand(b, a, -1)], dim=-1)
-        logits = (self.scorer(x) + self.agreement(answers[None].expand(b, a, -1).contiguous(), events)).squeeze(-1)
+        answers = self.answer_norm(self.answer_embeddings.to(prompt.device))[None].expand(b, a, -1)
+        x = torch.cat([prompt[:, None].expand(b, a, -1), answers, events, graph[:, None].expand(b, a, -1)], dim=-1)
+        logits = (self.scorer(x) + self.agreement(answers, events)).squeeze(-1)
         value = self.critic(torch.cat([prompt, events.mean(1), graph], dim=-1)).squeeze(-1)
         return logits, value

@@ -80,6 +80,12 @@ class Policy(nn.Module):
     action_names: tuple[str, ...] = ()
 
     def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
+        """Model inputs of a batch of observations (and the envs' ``infos``).
+
+        Everything here must be independent of the trainable parameters (raw tensors, frozen
+        encoders, imagined rollouts of a frozen model): trainers reuse the inputs of a rollout's
+        last observation as the first inputs of the next rollout, across a parameter update.
+        """
         raise NotImplementedError
 
     def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:

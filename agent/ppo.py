@@ -278,6 +278,7 @@ def train_ppo(
     bar = tqdm(total=config.num_updates * config.batch_size, initial=update * config.batch_size, disable=not progress, unit="step", dynamic_ncols=True)
     stats = recent if resume else EpisodeStats.empty()
     started, started_step = time.time(), global_step
+    next_inputs = None
     with StopRequest() as stop:
         while update < config.num_updates and not stop.requested:
             if config.anneal_lr:
@@ -289,7 +290,9 @@ def train_ppo(
             policy.eval()
             for t in range(T):
                 with torch.no_grad():
-                    inputs = _to_device(policy.prepare(obs, infos), device)
+                    if next_inputs is None:  # the first rollout, or after a resume
+                        next_inputs = _to_device(policy.prepare(obs, infos), device)
+                    inputs, next_inputs = next_inputs, None
                     out = policy.act(inputs)
                 rollout.append(inputs)
                 actions[t], log_probs[t], values[t] = out.actions, out.log_probs, out.values
@@ -319,7 +322,8 @@ def train_ppo(
                             _, v = policy(_to_device(policy.prepare(batch, cut_infos), device))
                         final_values[t, torch.as_tensor(cut, device=device)] = v
             with torch.no_grad():
-                _, last_value = policy(_to_device(policy.prepare(obs, infos), device))
+                next_inputs = _to_device(policy.prepare(obs, infos), device)  # also the next rollout's first inputs
+                _, last_value = policy(next_inputs)
             advantages, returns = compute_gae(rewards, values, last_value, terminated, truncated, final_values, config.gamma, config.gae_lambda)
 
             flat = concat(rollout)
