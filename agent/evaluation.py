@@ -10,6 +10,7 @@ import torch
 
 import envs
 from agent.factory import AgentSpec, build_policy, env_factory
+from agent.hybrid import EVENT_FEATURES
 from agent.policies import Policy
 from agent.ppo import _stack_observations
 from agent.run import RunDir, seed_everything
@@ -82,6 +83,52 @@ def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 
         "episodes": len(returns), "mean_return": float(np.mean(returns)), "success_rate": float(np.mean(successes)) if successes else float("nan"),
         "invalid_answers": invalid, "successes": successes, "returns": [float(r) for r in returns],
     }
+
+
+@torch.no_grad()
+def imagination_ceiling(task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8) -> dict[str, float | None]:
+    """What a hybrid agent can reach on a yes/no task: accuracy of the answer read straight from
+    its imagination (the asked event of the imagined rollout, no decision network), from the
+    learned grounder's scenes and from the simulator's, on the episodes ``evaluate_policy`` uses;
+    for "will it fall" questions also the symbolic stability check on the same scenes (None
+    otherwise). A scene the task's semantics cannot be applied to counts as answered wrong.
+
+    Raises:
+        ValueError: ``task`` has no yes/no question.
+    """
+    from envs.base import YesNoTaskEnv
+    from perception.scene_graph import SceneGraph, settle, symbolic_stability
+
+    env = env_factory(task, image_size)()
+    if not isinstance(env.unwrapped, YesNoTaskEnv):
+        raise ValueError(f"imagination ceiling needs a yes/no task, got {task!r}")
+    grounders = {"learned grounder": "hybrid", "simulator scenes": "hybrid-oracle"}
+    policies = {name: build_policy(AgentSpec(agent=agent, task=task, image_size=image_size)) for name, agent in grounders.items()}
+    semantics = policies["learned grounder"].semantics
+    falls_question: bool | None = None
+    hits: dict[str, list[bool]] = {f"{kind}, {name}": [] for kind in ("imagination", "symbolic check") for name in grounders}
+    for first in range(0, episodes, batch):
+        resets = [env.reset(seed=seed + i) for i in range(first, min(first + batch, episodes))]
+        obs = _stack_observations([o for o, _ in resets])
+        infos = {"scene": [info["scene"] for _, info in resets]}
+        truth = [info["label"] == env.unwrapped.YES for _, info in resets]
+        for name, policy in policies.items():
+            scenes = policy.grounded_scenes(obs, infos)
+            asked = policy.imagined_events(scenes)[:, 0, EVENT_FEATURES.index("asked")] > 0.5
+            hits[f"imagination, {name}"] += [bool(a) == t for a, t in zip(asked, truth)]
+            for scene, t in zip(scenes, truth):
+                try:
+                    start = semantics.counterfactual(scene, 0)
+                    if falls_question is None:
+                        falls_question = semantics.events(start, start)["asked"] == "any_fell"
+                    if not falls_question:
+                        break
+                    falls = not symbolic_stability(settle(SceneGraph.from_scene(start)))["stable"]
+                except (KeyError, ValueError, IndexError):  # imperfect grounding
+                    falls = not t
+                hits[f"symbolic check, {name}"].append(falls == t)
+    env.close()
+    return {key: (float(np.mean(v)) if v else None) for key, v in hits.items()}
 
 
 def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int) -> dict[str, dict[str, float]]:

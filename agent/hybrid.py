@@ -123,7 +123,7 @@ class HybridPolicy(Policy):
 
     # -- the frozen part: grounding and imagination -------------------------------------------------
 
-    def _scenes(self, obs: Any, infos: dict[str, Any] | None) -> list[Scene]:
+    def grounded_scenes(self, obs: Any, infos: dict[str, Any] | None) -> list[Scene]:
         images = list(obs["image"])
         if isinstance(self.grounder, OracleGrounder):
             truth = (infos or {}).get("scene")
@@ -173,7 +173,7 @@ class HybridPolicy(Policy):
     def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
         if not isinstance(obs, dict) or "image" not in obs:
             raise ValueError("HybridPolicy needs image + prompt observations (a physground task)")
-        scenes = self._scenes(obs, infos)
+        scenes = self.grounded_scenes(obs, infos)
         graphs = np.stack([graph_encoding(SceneGraph.from_scene(s)) for s in scenes])
         with torch.no_grad():
             prompt = self.vlm.hidden_states(list(obs["image"]), list(obs["prompt"]))[-1].float().cpu()

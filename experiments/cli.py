@@ -259,6 +259,25 @@ def _cmd_eval_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ceiling(args: argparse.Namespace) -> int:
+    import json
+
+    from agent.evaluation import imagination_ceiling
+    from envs.benchmark import machine_description
+    from envs.files import atomic_write_text
+
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
+    result = imagination_ceiling(args.task, args.episodes)
+    pct = lambda v: "n/a" if v is None else f"{v * 100:.1f} %"  # noqa: E731
+    print(_table([("answer read from", "accuracy")] + [(k, pct(v)) for k, v in result.items()]))
+    if args.out:
+        command = "physground ceiling " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        atomic_write_text(args.out, json.dumps({"command": command, "machine": machine_description(), "task": args.task, "episodes": args.episodes, "accuracy": result}, indent=1))
+        print(f"written: {args.out}")
+    return 0
+
+
 def _cmd_bench_agents(args: argparse.Namespace) -> int:
     import json
 
@@ -453,6 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
     p.add_argument("--episodes", type=int, default=100)
     p.set_defaults(handler=_cmd_eval_agent)
+
+    p = sub.add_parser("ceiling", help="a yes/no task answered straight from the hybrid's imagination and the symbolic check")
+    p.add_argument("--task", required=True, help="a yes/no physground task")
+    p.add_argument("--episodes", type=int, default=200, help="evaluation episodes (the seeds eval-agent uses)")
+    p.add_argument("--out", default=None, help="also write the result as JSON")
+    p.set_defaults(handler=_cmd_ceiling)
 
     p = sub.add_parser("ablate", help="agents x train tasks x seeds -> transfer matrices (the main experiment)")
     p.add_argument("--preset", default="quick", help="quick (CPU, minutes), full (GPU), micro (seconds), or a YAML path")

@@ -120,3 +120,24 @@ def test_hybrid_survives_a_grounder_that_misses_an_object_the_task_needs():
     flag = EVENT_FEATURES.index("not_imagined")
     assert events[0, :, flag].sum() == 0 and events[1, :, flag].tolist() == [1.0, 1.0, 1.0]
     assert policy.grounding_failures == 1
+
+
+def test_the_imagination_ceiling_reads_answers_without_a_policy():
+    import gymnasium as gym
+
+    from agent.evaluation import EVAL_SEED, imagination_ceiling
+    from perception.scene_graph import SceneGraph, settle, symbolic_stability
+
+    result = imagination_ceiling("TowerStability", episodes=6, image_size=64)
+    assert set(result) == {f"{kind}, {source}" for kind in ("imagination", "symbolic check") for source in ("learned grounder", "simulator scenes")}
+    assert all(0.0 <= v <= 1.0 for v in result.values())
+    # the symbolic check on the simulator's scenes, recomputed by hand on the same seeds
+    env = gym.make("physground/TowerStability-v0", scene={"image_size": 64})
+    hits = []
+    for i in range(6):
+        _, info = env.reset(seed=EVAL_SEED + i)
+        falls = not symbolic_stability(settle(SceneGraph.from_scene(info["scene"])))["stable"]
+        hits.append(falls == (info["label"] == env.unwrapped.YES))
+    assert result["symbolic check, simulator scenes"] == pytest.approx(sum(hits) / 6)
+    with pytest.raises(ValueError, match="needs a yes/no task, got 'Catch'"):
+        imagination_ceiling("Catch", episodes=1)
