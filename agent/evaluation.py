@@ -99,11 +99,13 @@ def imagination_ceiling(task: str, episodes: int, image_size: int = 128, seed: i
     from envs.base import YesNoTaskEnv
     from perception.scene_graph import SceneGraph, settle, symbolic_stability
 
+    grounders = {"learned grounder": "hybrid", "simulator scenes": "hybrid-oracle"}
+    specs = {name: AgentSpec(agent=agent, task=task, image_size=image_size) for name, agent in grounders.items()}  # checks the task name
     env = env_factory(task, image_size)()
     if not isinstance(env.unwrapped, YesNoTaskEnv):
+        env.close()
         raise ValueError(f"imagination ceiling needs a yes/no task, got {task!r}")
-    grounders = {"learned grounder": "hybrid", "simulator scenes": "hybrid-oracle"}
-    policies = {name: build_policy(AgentSpec(agent=agent, task=task, image_size=image_size)) for name, agent in grounders.items()}
+    policies = {name: build_policy(spec) for name, spec in specs.items()}
     semantics = policies["learned grounder"].semantics
     falls_question: bool | None = None
     hits: dict[str, list[bool]] = {f"{kind}, {name}": [] for kind in ("imagination", "symbolic check") for name in grounders}

@@ -525,14 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``physground`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train-dynamics"]:  # a LightningCLI: it parses its own arguments
-        from experiments.train_dynamics import train_dynamics
-
-        train_dynamics(argv[1:])
-        return 0
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        if argv[:1] == ["train-dynamics"]:  # a LightningCLI: it parses its own arguments
+            from experiments.train_dynamics import train_dynamics
+
+            train_dynamics(argv[1:])
+            return 0
+        args = build_parser().parse_args(argv)
         return args.handler(args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -230,3 +230,13 @@ def test_the_play_mix_is_configurable_and_checked(tmp_path):
     assert module.data.scenarios == ["tower", "tower", "roll"] * 2
     with pytest.raises(ValueError, match="unknown play scenario 'juggle'"):
         PlayDataModule(cache_dir=str(tmp_path), scenarios=["tower", "juggle"])
+
+
+def test_train_dynamics_reports_a_bad_config_value_in_one_line(tmp_path, capsys):
+    from experiments.cli import main
+
+    code = main(["train-dynamics", "--config", "experiments/configs/dynamics/quick.yaml", "--data.scenarios", "[tower,juggle]",
+                 "--data.cache_dir", str(tmp_path / "cache"), "--export", str(tmp_path / "model")])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "physground: error: unknown play scenario 'juggle'; valid: tower, removal, drop, push, poke, roll, flight"
+    assert not (tmp_path / "model").exists()
