@@ -119,11 +119,13 @@ class Cell:
 
 
 def cells_of(preset: Preset) -> list[Cell]:
-    """The grid, zero-shot agents once per seed."""
+    """The grid, seed by seed (an interrupted ablation holds whole seeds first); zero-shot agents
+    once per seed."""
     out = []
-    for agent in preset.agents:
-        tasks = (NO_TRAINING,) if agent == "vlm-zero-shot" else preset.train_tasks
-        out += [Cell(agent, task, seed) for task in tasks for seed in preset.seeds]
+    for seed in preset.seeds:
+        for agent in preset.agents:
+            tasks = (NO_TRAINING,) if agent == "vlm-zero-shot" else preset.train_tasks
+            out += [Cell(agent, task, seed) for task in tasks]
     return out
 
 
@@ -163,8 +165,27 @@ def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
     return record
 
 
-def _run_cell_job(args: tuple[Preset, Cell, str]) -> dict[str, Any]:
-    return run_cell(*args)
+def _run_cell_job(args: tuple[Preset, Cell, str, str | None]) -> dict[str, Any]:
+    preset, cell, out, gpu = args
+    if gpu is not None:  # a fresh spawned process: CUDA is not initialised yet
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    return run_cell(preset, cell, out)
+
+
+def gpus_for_cells(count: int, gpus: list[str]) -> list[str | None]:
+    """The GPU of each of ``count`` cells: round robin over ``gpus``; None (leave the device
+    choice alone) with fewer than two."""
+    return [gpus[i % len(gpus)] if len(gpus) > 1 else None for i in range(count)]
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs cells may use: ``CUDA_VISIBLE_DEVICES`` if set, else every device torch sees."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
 
 
 def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = False, launcher: str = "local", progress: bool = True) -> dict[str, Any]:
@@ -187,8 +208,11 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
     elif workers > 1 and len(todo) > 1:
         # A fresh process per cell: MuJoCo's GL contexts and the allocator keep memory after envs
         # close, so a long-lived worker would grow cell after cell.
+        # Cells go round the GPUs in turn when there are several (one CUDA device per cell process).
+        gpus = gpus_for_cells(len(todo), visible_gpus() if preset.accelerator == "cuda" else [])
+        jobs = [(preset, c, out, gpu) for c, gpu in zip(todo, gpus)]
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
-            for _ in tqdm(pool.map(_run_cell_job, [(preset, c, out) for c in todo]), total=len(todo), disable=not progress, unit="cell"):
+            for _ in tqdm(pool.map(_run_cell_job, jobs), total=len(todo), disable=not progress, unit="cell"):
                 pass
     else:
         for cell in tqdm(todo, disable=not progress, unit="cell"):

@@ -187,6 +187,22 @@ def _cmd_train_grounder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_refiner(args: argparse.Namespace) -> int:
+    from perception.grounding_eval import format_scores
+    from perception.refiner_training import RefinerSettings, train_refiner
+
+    settings = RefinerSettings(
+        out=args.out, n_scenes=args.scenes, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        eval_per_task=args.eval_per_task, workers=args.workers, accelerator=args.accelerator,
+        **{k: v for k, v in (("grounder", args.grounder), ("vlm", args.vlm)) if v},
+    )
+    summary = train_refiner(settings)
+    for name, e in summary["block_x_error"].items():
+        print(f"block x error {name}: mean {e['mean_abs']:.3f}, std {e['std']:.3f}, 95th pct {e['p95']:.3f} block sizes ({e['blocks']} blocks)")
+    print(format_scores(summary["evaluation"]["with refiner"]))
+    return 0
+
+
 def _cmd_eval_dynamics(args: argparse.Namespace) -> int:
     from dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics
     from dynamics.evaluation import evaluate, format_results
@@ -430,6 +446,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--max-minutes", type=float, default=None)
     p.set_defaults(handler=_cmd_train_grounder)
+
+    p = sub.add_parser("train-refiner", help="train the CNN that refines the learned grounder's block centres from pixels (Lightning)")
+    p.add_argument("--out", default="out/learned-grounder", help="output folder: the grounder's files plus the refiner (may be --grounder itself)")
+    p.add_argument("--grounder", default=None, help="learned grounder to add the refiner to (default: the shipped one)")
+    p.add_argument("--vlm", default=None, help="VLM the grounder reads (default: the shipped tiny VLM)")
+    p.add_argument("--scenes", type=int, default=8000)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-per-task", type=int, default=500)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--accelerator", default="auto")
+    p.set_defaults(handler=_cmd_train_refiner)
 
     p = sub.add_parser("eval-dynamics", help="dynamics model vs MuJoCo: errors and event accuracy, with baselines")
     p.add_argument("--gnn", default=None, help="dynamics model folder (default: the shipped GNN)")

@@ -19,6 +19,7 @@ from envs.files import atomic_directory
 from perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder, grounder_loss, scene_targets
 from perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
 from perception.scene_data import render_scenes
+from perception.supervised_module import supervised_module
 from perception.tiny_vlm import SHIPPED_CHECKPOINT, machine_summary
 from perception.vlm import VLM
 
@@ -60,38 +61,9 @@ def _collate(batch: list[tuple[torch.Tensor, list[dict[str, Any]]]]) -> tuple[to
     return torch.stack([b[0] for b in batch]).float(), [b[1] for b in batch]
 
 
-def _module_class() -> type:
-    import lightning as L
-
-    class GrounderTraining(L.LightningModule):
-        """Thin Lightning wrapper around :class:`GrounderHead`."""
-
-        def __init__(self, head: GrounderHead, lr: float, total_steps: int) -> None:
-            super().__init__()
-            self.head, self.lr, self.total_steps = head, lr, total_steps
-
-        def _common_step(self, batch: tuple[torch.Tensor, list[Any]], stage: str) -> torch.Tensor:
-            features, targets = batch
-            loss, parts = grounder_loss(self.head(features), targets)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{stage} loss is {loss.item()} at step {self.global_step}")
-            self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=features.shape[0])
-            for name, value in parts.items():
-                self.log(f"{stage}/{name}", value, batch_size=features.shape[0])
-            return loss
-
-        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            return self._common_step(batch, "train")
-
-        def validation_step(self, batch: Any, batch_idx: int) -> None:
-            self._common_step(batch, "val")
-
-        def configure_optimizers(self) -> Any:
-            optimizer = torch.optim.AdamW(self.head.parameters(), lr=self.lr, weight_decay=0.01)
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=self.total_steps, pct_start=0.05)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    return GrounderTraining
+def _grounder_loss(head: torch.nn.Module, batch: tuple[torch.Tensor, list[Any]]) -> tuple[torch.Tensor, dict[str, float]]:
+    features, targets = batch
+    return grounder_loss(head(features), targets)
 
 
 @torch.no_grad()
@@ -120,7 +92,7 @@ def train_grounder(settings: GrounderSettings) -> dict[str, Any]:
     train_loader = torch.utils.data.DataLoader(train, batch_size=settings.batch_size, shuffle=True, collate_fn=_collate, drop_last=True)
     val_loader = torch.utils.data.DataLoader(val, batch_size=settings.batch_size, collate_fn=_collate)
     total = settings.epochs * len(train_loader)
-    module = _module_class()(head, settings.lr, total)
+    module = supervised_module(head, _grounder_loss, settings.lr, total)
     out = Path(settings.out)
     with atomic_directory(out) as work:
         trainer = L.Trainer(
@@ -131,7 +103,7 @@ def train_grounder(settings: GrounderSettings) -> dict[str, Any]:
         train_started = time.time()
         trainer.fit(module, train_loader, val_loader)
         train_seconds = time.time() - train_started
-        grounder = LearnedGrounder(vlm, module.head.cpu().eval())
+        grounder = LearnedGrounder(vlm, module.model.cpu().eval())
         grounder.vlm = vlm
         eval_data = evaluation_scenes(settings.eval_per_task, workers=settings.workers)
         results = evaluate_grounder(grounder, eval_data)

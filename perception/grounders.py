@@ -4,7 +4,8 @@
 - :class:`VLMGrounder` asks a VLM for a JSON object list and keeps whatever part of the answer is
   valid, recording every parse error (it never raises on model output).
 - :class:`LearnedGrounder` is a DETR-style set-prediction head on the VLM's image tokens, trained
-  on simulator labels (``physground train-grounder``).
+  on simulator labels (``physground train-grounder``), optionally followed by a CNN that refines
+  block centres from the raw pixels (``physground train-refiner``, :mod:`perception.refiner`).
 
 Grounded graphs name objects as the simulator does (``cube0`` bottom-most ... , ``ball0``,
 ``ramp``, ``platform`` ...), so the tasks' symbolic semantics can score them.
@@ -24,8 +25,9 @@ import torch
 from torch import nn
 
 from envs.scene import BALL_RADIUS, BLOCK_SIZE, COLOURS, SURFACES, Scene, quat_from_axis_angle
+from perception.refiner import PositionRefiner, RefinerConfig, images_to_tensor, refine_centres
 from perception.scene_graph import Node, SceneGraph, SceneGraphError
-from perception.vlm import VLM, ImageLike
+from perception.vlm import VLM, ImageLike, to_pil
 
 CLASSES = ("none", "cube", "ball", "ramp", "ramp_support", "platform", "mat", "zone", "basket")
 """What a query can predict: nothing, a movable object, or one of the static slots."""
@@ -393,24 +395,43 @@ class LearnedGrounder(Grounder):
         vlm: The VLM whose image tokens are read.
         head: The trained head.
         threshold: Keep slots whose "none" probability is below this.
+        refiner: Optional :class:`~perception.refiner.PositionRefiner` that corrects the centres of
+            the kinds it refines from the raw pixels (``physground train-refiner``).
     """
 
     name = "learned"
 
-    def __init__(self, vlm: VLM, head: GrounderHead, threshold: float = 0.5) -> None:
+    def __init__(self, vlm: VLM, head: GrounderHead, threshold: float = 0.5, refiner: PositionRefiner | None = None) -> None:
         self.vlm, self.head, self.threshold = vlm, head.eval(), threshold
+        self.refiner = refiner.eval() if refiner is not None else None
 
     @torch.no_grad()
     def predict(self, images: Sequence[ImageLike]) -> list[list[PerceivedObject]]:
-        """Perceived objects of each image."""
+        """Perceived objects of each image (centres refined when a refiner is attached)."""
         features = self.vlm.vision_features(images).float()
-        return decode_predictions(self.head.to(features.device)(features), self.threshold)
+        objects = decode_predictions(self.head.to(features.device)(features), self.threshold)
+        if self.refiner is not None:
+            self._refine(images, objects)
+        return objects
+
+    def _refine(self, images: Sequence[ImageLike], objects: list[list[PerceivedObject]]) -> None:
+        """Replace the centres of refinable objects, in place."""
+        assert self.refiner is not None
+        chosen = [(i, o) for i, objs in enumerate(objects) for o in objs if o.kind in self.refiner.config.kinds]
+        if not chosen:
+            return
+        pixels = images_to_tensor(np.stack([np.asarray(to_pil(im)) for im in images]))
+        index = torch.tensor([i for i, _ in chosen])
+        refined = refine_centres(self.refiner, pixels[index], np.array([o.position for _, o in chosen]))
+        for (_, o), centre in zip(chosen, refined):
+            o.position = [float(v) for v in centre]
 
     def ground(self, images: Sequence[ImageLike], prompts: Sequence[str] | None = None, scenes: Sequence[Scene] | None = None) -> list[SceneGraph]:
         return [graph_from_objects(objs) for objs in self.predict(images)]
 
     def save(self, path: str | Path, card: str | None = None, extra: dict[str, Any] | None = None) -> None:
-        """Write ``head.safetensors`` and ``config.json`` (and a model card) to ``path``."""
+        """Write ``head.safetensors``, ``config.json``, the refiner's ``refiner.safetensors`` if
+        there is one, and a model card to ``path``."""
         from safetensors.torch import save_file
 
         from envs.files import atomic_write, atomic_write_text
@@ -418,7 +439,12 @@ class LearnedGrounder(Grounder):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         atomic_write(path / "head.safetensors", lambda p: save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(p)))
-        atomic_write_text(path / "config.json", json.dumps({"head": asdict(self.head.config), "threshold": self.threshold, **(extra or {})}, indent=2))
+        meta: dict[str, Any] = {"head": asdict(self.head.config), "threshold": self.threshold, **(extra or {})}
+        if self.refiner is not None:
+            refiner_state = {k: v.contiguous() for k, v in self.refiner.state_dict().items()}
+            atomic_write(path / "refiner.safetensors", lambda p: save_file(refiner_state, str(p)))
+            meta["refiner"] = asdict(self.refiner.config)
+        atomic_write_text(path / "config.json", json.dumps(meta, indent=2))
         if card:
             atomic_write_text(path / "README.md", card)
 
@@ -449,4 +475,17 @@ class LearnedGrounder(Grounder):
         probe = vlm.vision_features([np.zeros((8, 8, 3), np.uint8)])
         if tuple(probe.shape[1:]) != (config.num_tokens, config.feature_dim):
             raise ValueError(f"grounder expects image tokens ({config.num_tokens}, {config.feature_dim}) but this VLM gives {tuple(probe.shape[1:])}")
-        return cls(vlm, head, threshold=float(meta.get("threshold", 0.5)))
+        refiner = _load_refiner(path, meta["refiner"]) if "refiner" in meta else None
+        return cls(vlm, head, threshold=float(meta.get("threshold", 0.5)), refiner=refiner)
+
+
+def _load_refiner(path: Path, config: dict[str, Any]) -> PositionRefiner:
+    """The refiner saved beside a grounder head (safetensors; shapes checked)."""
+    from safetensors.torch import load_file
+
+    try:
+        refiner = PositionRefiner(RefinerConfig(**{**config, "kinds": tuple(config["kinds"])}))
+        refiner.load_state_dict(load_file(str(path / "refiner.safetensors")))
+    except Exception as exc:  # missing file, bad header, wrong shapes or fields: all a bad checkpoint
+        raise ValueError(f"corrupted position refiner in {str(path)!r}: {exc}") from exc
+    return refiner.eval()

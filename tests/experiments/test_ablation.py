@@ -88,3 +88,17 @@ def test_a_cell_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, l
     second = run_cell(preset, Cell("hybrid-oracle", "TowerStability", 0), str(tmp_path / "b"))
     untimed = lambda h: [{k: v for k, v in r.items() if k != "sps"} for r in h]  # noqa: E731
     assert first["results"] == second["results"] and untimed(first["history"]) == untimed(second["history"])
+
+
+def test_cells_run_seed_by_seed_and_go_round_the_gpus(monkeypatch):
+    from experiments.ablation import gpus_for_cells, visible_gpus
+
+    preset = Preset.load("quick")
+    cells = cells_of(preset)
+    per_seed = len(cells) // len(preset.seeds)
+    assert {c.seed for c in cells[:per_seed]} == {preset.seeds[0]} and {c.seed for c in cells[per_seed:]} == {preset.seeds[1]}
+    assert sum(c.agent == "vlm-zero-shot" for c in cells[:per_seed]) == 1
+    assert gpus_for_cells(5, ["2", "3"]) == ["2", "3", "2", "3", "2"]
+    assert gpus_for_cells(3, ["0"]) == [None, None, None] and gpus_for_cells(2, []) == [None, None]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4, 6")
+    assert visible_gpus() == ["4", "6"]

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The full ablation on the device tool's GPU machine, in calls of under 10 minutes:
+#   bash docs/runs/full-ablation-gpu.sh start 540     # set up, start the ablation in its own session, wait
+#   bash docs/runs/full-ablation-gpu.sh wait 570      # (repeat) wait up to N s more, print progress
+#   bash docs/runs/full-ablation-gpu.sh collect        # stop it if still running, write reports, tar to $OUT
+# Needs `.whl` and `.gl` carried (../shared/device/README.md). Output: /tmp/full (results/full when committed).
+set -u
+OUTDIR=/tmp/full
+WORKERS=${WORKERS:-48}
+setup() {
+  for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+}
+export PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl PYTHONUNBUFFERED=1
+progress() {
+  local done; done=$(ls $OUTDIR/cells/*/cell.json 2>/dev/null | wc -l)
+  echo "$(date +%T) finished cells: $done/111; load: $(cut -d' ' -f1 /proc/loadavg); $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader | tr '\n' ' ')"
+}
+wait_for() {
+  local until=$(( $(date +%s) + $1 ))
+  while [ "$(date +%s)" -lt "$until" ] && kill -0 "$(cat /tmp/full.pid)" 2>/dev/null; do sleep 30; progress; done
+  kill -0 "$(cat /tmp/full.pid)" 2>/dev/null && echo "still running" || { echo "ablation ended"; tail -5 /tmp/full.log; }
+}
+case "$1" in
+  start)
+    setup; nproc; nvidia-smi -L
+    setsid nohup python3 -m experiments.cli ablate --preset full --out $OUTDIR --workers "$WORKERS" --resume > /tmp/full.log 2>&1 &
+    echo $! > /tmp/full.pid
+    wait_for "${2:-540}" ;;
+  wait) wait_for "${2:-570}" ;;
+  collect)
+    if kill -0 "$(cat /tmp/full.pid)" 2>/dev/null; then
+      kill -INT -- -"$(cat /tmp/full.pid)"; sleep 60; kill -KILL -- -"$(cat /tmp/full.pid)" 2>/dev/null
+      python3 -c "from experiments.ablation import Preset; from experiments.report import write_reports; write_reports(Preset.load('full'), '$OUTDIR')"
+    fi
+    progress; tail -20 /tmp/full.log
+    tar czf "$OUT/full.tgz" --exclude='checkpoint*' --exclude='*.safetensors' --exclude='*.pt' -C /tmp full /tmp/full.log
+    ls -la "$OUT" ;;
+esac

@@ -1,0 +1,118 @@
+"""Position refiner: crop geometry, the correction loop, training examples, checkpoints, and the
+shipped refiner's precision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from envs.scene import BLOCK_SIZE, project_points
+from perception.grounder_training import SHIPPED_GROUNDER
+from perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder
+from perception.refiner import PositionRefiner, RefinerConfig, crop_around, images_to_tensor, refine_centres
+from perception.refiner_training import BlockExamples, RefinerSettings, before_grounder, x_error
+from perception.scene_data import render_scenes
+from perception.tiny_vlm import SHIPPED_CHECKPOINT
+from perception.vlm import VLM
+
+
+@pytest.fixture(scope="module")
+def tiny_vlm():
+    return VLM.load(SHIPPED_CHECKPOINT)
+
+
+def _ramp_images(size: int) -> torch.Tensor:
+    """Channel 0 = column / size, channel 1 = row / size: bilinear sampling of it is exact."""
+    cols, rows = np.meshgrid(np.arange(size), np.arange(size))
+    image = np.stack([cols / size, rows / size, np.zeros_like(cols, dtype=float)])
+    return torch.tensor(image[None], dtype=torch.float32)
+
+
+def test_crops_sample_the_image_at_sub_pixel_positions_around_the_projection():
+    config = RefinerConfig(crop=16)
+    centre = np.array([[0.013, 0.0, 0.117]])
+    col, row = project_points(centre, 128)[0]
+    crop = crop_around(_ramp_images(128), centre, config)[0]
+    k = torch.arange(16, dtype=torch.float32)
+    # pixel c's centre is at c + 0.5; sample k of the crop is at col + k - 8 + 0.5
+    torch.testing.assert_close(crop[0, 5], (col + k - 8) / 128, atol=1e-5, rtol=0)
+    torch.testing.assert_close(crop[1, :, 5], (row + k - 8) / 128, atol=1e-5, rtol=0)
+
+
+def test_crops_cover_the_same_scene_region_at_every_resolution():
+    config = RefinerConfig(crop=16)
+    centre = np.array([[-0.05, 0.0, 0.2]])
+    small = crop_around(_ramp_images(64), centre, config)[0]
+    large = crop_around(_ramp_images(128), centre, config)[0]
+    # the ramp is position / size, so both read the same fraction of the image
+    torch.testing.assert_close(small[0, 8, 2:-2], large[0, 8, 2:-2], atol=1 / 64, rtol=0)
+
+
+def _constant_refiner(dx: float, dz: float, passes: int) -> PositionRefiner:
+    refiner = PositionRefiner(RefinerConfig(crop=16, width=8, passes=passes))
+    last = refiner.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([dx, dz]))
+    return refiner
+
+
+def test_each_pass_applies_the_correction_to_x_and_z_only():
+    centres = np.array([[0.0, 0.01, 0.03], [0.1, -0.02, 0.09]])
+    refined = refine_centres(_constant_refiner(0.1, -0.2, passes=2), torch.zeros(2, 3, 64, 64), centres)
+    np.testing.assert_allclose(refined[:, 0], centres[:, 0] + 0.2 * BLOCK_SIZE, atol=1e-6)
+    np.testing.assert_allclose(refined[:, 2], centres[:, 2] - 0.4 * BLOCK_SIZE, atol=1e-6)
+    np.testing.assert_allclose(refined[:, 1], centres[:, 1])
+    assert refine_centres(_constant_refiner(0.1, 0.1, 1), torch.zeros(0, 3, 64, 64), np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_bad_shapes_and_settings_are_refused_naming_the_value():
+    with pytest.raises(ValueError, match=r"crop must be a multiple of 8.*12"):
+        RefinerConfig(crop=12)
+    with pytest.raises(ValueError, match=r"expects crops \(B, 3, 16, 16\)"):
+        _constant_refiner(0, 0, 1)(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"RGB images \(B, H, W, 3\), got shape \(2, 8, 8\)"):
+        images_to_tensor(np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match="refiner steps must be a positive integer, got 0"):
+        RefinerSettings(out="x", steps=0)
+    with pytest.raises(ValueError, match=r"jitter must be three non-negative.*-0.1"):
+        RefinerSettings(out="x", jitter=(0.5, -0.1, 0.2))
+
+
+def test_training_examples_repeat_and_point_back_to_the_true_centre():
+    config = RefinerConfig(crop=16)
+    images = torch.zeros(2, 3, 128, 128, dtype=torch.uint8)
+    centres = np.array([[0.0, 0.0, 0.03], [0.05, 0.0, 0.09]])
+    examples = BlockExamples(images, np.array([0, 1]), centres, (0.5, 0.1, 0.25), seed=3, length=10, config=config)
+    for k in range(10):
+        index, coarse, target = examples[k]
+        again = examples[k]
+        assert again[0] == index and np.array_equal(again[1], coarse)
+        np.testing.assert_allclose(coarse[[0, 2]] + target * BLOCK_SIZE, centres[index][[0, 2]], atol=1e-12)
+        assert abs(target[0]) <= 0.5 and abs(target[1]) <= 0.25
+    crops, targets = examples.collate([examples[0], examples[1]])
+    assert crops.shape == (2, 3, 16, 16) and targets.shape == (2, 2)
+
+
+def test_a_grounder_saves_and_loads_its_refiner_and_refuses_a_corrupted_one(tiny_vlm, tmp_path):
+    features = tiny_vlm.vision_features([np.zeros((64, 64, 3), np.uint8)])
+    head = GrounderHead(GrounderHeadConfig(feature_dim=features.shape[2], num_tokens=features.shape[1], width=32, layers=1))
+    refiner = _constant_refiner(0.3, 0.0, passes=1)
+    LearnedGrounder(tiny_vlm, head, refiner=refiner).save(tmp_path / "g")
+    loaded = LearnedGrounder.load(tmp_path / "g", tiny_vlm)
+    assert loaded.refiner is not None and loaded.refiner.config == refiner.config
+    for a, b in zip(refiner.state_dict().values(), loaded.refiner.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    (tmp_path / "g" / "refiner.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="corrupted position refiner"):
+        LearnedGrounder.load(tmp_path / "g", tiny_vlm)
+
+
+def test_the_shipped_refiner_places_blocks_more_precisely_than_the_head_alone(tiny_vlm):
+    grounder = LearnedGrounder.load(SHIPPED_GROUNDER, tiny_vlm)
+    assert grounder.refiner is not None
+    data = render_scenes(24, seed=31_000_001, tasks=("TowerStability", "BlockRemoval"))
+    refined, coarse = x_error(grounder, data), x_error(before_grounder(grounder), data)
+    assert refined["blocks"] >= 48
+    assert refined["mean_abs"] < 0.05 and refined["mean_abs"] < coarse["mean_abs"] / 2
