@@ -79,7 +79,8 @@ def sft_module_class() -> type:
             if stage != "train":
                 with torch.no_grad():
                     scores = self.policy.vlm.score_options(batch["image"], batch["prompt"], list(names))
-                accuracy = (scores.argmax(-1).cpu() == batch["action"]).float().mean()
+                # Lightning moved the batch's tensors to the model's device; compare there
+                accuracy = (scores.argmax(-1) == batch["action"].to(scores.device)).float().mean()
                 self.log("charts/val_accuracy", accuracy, prog_bar=True, batch_size=len(correct))
             return nll
 

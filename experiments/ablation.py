@@ -188,8 +188,17 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = False, launcher: str = "local", progress: bool = True) -> dict[str, Any]:
-    """Run every unfinished cell, then write the reports. Returns the summary."""
+def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = False, launcher: str = "local", progress: bool = True,
+                 only_agents: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Run every unfinished cell (of ``only_agents`` if given: a grid can be split across machines),
+    then write the reports of all finished cells. Returns the summary.
+
+    Raises:
+        ValueError: ``out`` holds another preset's ablation, or an agent of ``only_agents`` is not in the preset.
+    """
+    unknown = sorted(set(only_agents or ()) - set(preset.agents))
+    if unknown:
+        raise ValueError(f"--agents: {unknown[0]!r} is not an agent of preset {preset.name!r}; valid: {', '.join(preset.agents)}")
     from tqdm import tqdm
 
     out_path = Path(out)
@@ -201,7 +210,7 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
             raise ValueError(f"{out!r} holds an ablation of a different preset; use another --out")
     out_path.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest, json.dumps(asdict(preset), indent=2))
-    todo = [c for c in cells_of(preset) if not (out_path / "cells" / c.name / "cell.json").exists()]
+    todo = [c for c in cells_of(preset) if not (out_path / "cells" / c.name / "cell.json").exists() and (not only_agents or c.agent in only_agents)]
     started = time.time()
     if launcher == "slurm":
         _run_on_slurm(preset, todo, out)

@@ -328,7 +328,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     preset = Preset.load(args.preset, vlm=args.vlm)
     out = args.out or f"out/ablation-{preset.name}"
-    summary = run_ablation(preset, out, workers=args.workers, resume=args.resume, launcher=args.launcher)
+    only = tuple(a.strip() for a in args.agents.split(",") if a.strip()) if args.agents else None
+    summary = run_ablation(preset, out, workers=args.workers, resume=args.resume, launcher=args.launcher, only_agents=only)
     print((Path(out) / "transfer.md").read_text())
     now = summary["this_invocation"]
     print(f"outputs in {out}: transfer.csv, transfer.md, summary.json, heatmap.png, curves.png; this run computed {now['cells_computed']} cells "
@@ -515,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="cells in parallel (processes)")
     p.add_argument("--resume", action="store_true", help="skip finished cells of an interrupted ablation")
     p.add_argument("--launcher", choices=("local", "slurm"), default="local", help="slurm: one submitit array task per cell")
+    p.add_argument("--agents", default=None, help="run only these agents' cells (comma-separated); reports cover every finished cell")
     p.add_argument("--vlm", default=None, help="VLM checkpoint for every agent (default: the preset's, else the shipped tiny VLM)")
     p.set_defaults(handler=_cmd_ablate)
 

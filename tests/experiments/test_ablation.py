@@ -102,3 +102,13 @@ def test_cells_run_seed_by_seed_and_go_round_the_gpus(monkeypatch):
     assert gpus_for_cells(3, ["0"]) == [None, None, None] and gpus_for_cells(2, []) == [None, None]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4, 6")
     assert visible_gpus() == ["4", "6"]
+
+
+def test_only_agents_runs_a_part_of_the_grid_and_refuses_unknown_agents(tmp_path, llava_dir):
+    preset = Preset.load("micro", vlm=str(llava_dir))
+    out = tmp_path / "part"
+    summary = run_ablation(preset, str(out), progress=False, only_agents=("vlm-zero-shot",))
+    assert {p.parent.name.split("__")[0] for p in out.glob("cells/*/cell.json")} == {"vlm-zero-shot"}
+    assert set(summary["agents"]) == {"vlm-zero-shot"}
+    with pytest.raises(ValueError, match=r"--agents: 'vlm-grpo' is not an agent of preset 'micro'"):
+        run_ablation(preset, str(out), resume=True, progress=False, only_agents=("vlm-grpo",))
