@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from agent.env_state import StateCapture
-from agent.policies import Policy, concat, select
+from agent.policies import Policy, concat, select, to_device
 from agent.run import RunDir, StopRequest, TrainingError, restore_rng_states, rng_states, seed_everything
 
 
@@ -73,13 +73,20 @@ def scene_seed(seed: int, update: int, prompt: int, per_update: int) -> int:
 
 
 def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig, run: RunDir, seed: int, resume: bool = False,
-               progress: bool = True, hyperparameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train ``policy`` with GRPO on a one-step task; see the module docstring."""
+               progress: bool = True, hyperparameters: dict[str, Any] | None = None, accelerator: str = "cpu") -> dict[str, Any]:
+    """Train ``policy`` with GRPO on a one-step task; see the module docstring.
+
+    The policy runs where ``accelerator`` says (Lightning Fabric, as in PPO); the env stays on the CPU.
+    """
+    import lightning as L
     from tqdm import tqdm
 
+    fabric = L.Fabric(accelerator=accelerator, devices=1)
     seed_everything(seed)
     env = StateCapture(env_fn())
     optimizer = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=config.lr)
+    policy, optimizer = fabric.setup(policy, optimizer)
+    device = fabric.device
     update, history = 0, []
     if resume:
         state, tensors, opt_state = run.load_checkpoint()
@@ -102,7 +109,7 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                 saved = env.get_state()
                 batch = {k: (np.asarray(v)[None] if isinstance(v, np.ndarray) else (v,)) for k, v in obs.items()}
                 with torch.no_grad():
-                    inputs = policy.prepare(batch, {"scene": [info.get("scene")]})
+                    inputs = to_device(policy.prepare(batch, {"scene": [info.get("scene")]}), device)
                     group = concat([inputs] * config.group_size)
                     out = policy.act(group)
                 row = []
@@ -119,7 +126,7 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                 old_lp.append(out.log_probs)
                 rewards.append(row)
             reward_t = torch.tensor(rewards)
-            advantages = group_advantages(reward_t).reshape(-1)
+            advantages = group_advantages(reward_t).reshape(-1).to(device)
             flat, b_actions, b_old = concat(groups), torch.cat(actions), torch.cat(old_lp)
             policy.train()
             stats: list[dict[str, torch.Tensor]] = []
@@ -135,8 +142,8 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                     if not torch.isfinite(loss):
                         raise TrainingError(f"non-finite GRPO loss at update {update + 1}; stopped; last good checkpoint in {run.checkpoint}")
                     optimizer.zero_grad()
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], config.max_grad_norm)
+                    fabric.backward(loss)
+                    fabric.clip_gradients(policy, optimizer, max_norm=config.max_grad_norm)
                     optimizer.step()
                     stats.append(mb)
             update += 1

@@ -52,6 +52,11 @@ def select(inputs: Inputs, index: torch.Tensor | np.ndarray | list[int]) -> Inpu
     return out
 
 
+def to_device(inputs: Inputs, device: torch.device) -> Inputs:
+    """``inputs`` with every tensor moved to ``device`` (other values as they are)."""
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+
+
 def concat(parts: list[Inputs]) -> Inputs:
     """Stack the rows of several inputs (same keys)."""
     out = {}

@@ -20,7 +20,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from agent.env_state import StateCapture
-from agent.policies import Inputs, Policy, concat, select
+from agent.policies import Inputs, Policy, concat, select, to_device
 from agent.run import RunDir, StopRequest, TrainingError, restore_rng_states, rng_states, seed_everything
 
 
@@ -291,7 +291,7 @@ def train_ppo(
             for t in range(T):
                 with torch.no_grad():
                     if next_inputs is None:  # the first rollout, or after a resume
-                        next_inputs = _to_device(policy.prepare(obs, infos), device)
+                        next_inputs = to_device(policy.prepare(obs, infos), device)
                     inputs, next_inputs = next_inputs, None
                     out = policy.act(inputs)
                 rollout.append(inputs)
@@ -319,10 +319,10 @@ def train_ppo(
                         with torch.no_grad():
                             batch = _stack_observations([final_obs[i] for i in cut])
                             cut_infos = {"scene": [final_info[i].get("scene") if final_info[i] else None for i in cut]}
-                            _, v = policy(_to_device(policy.prepare(batch, cut_infos), device))
+                            _, v = policy(to_device(policy.prepare(batch, cut_infos), device))
                         final_values[t, torch.as_tensor(cut, device=device)] = v
             with torch.no_grad():
-                next_inputs = _to_device(policy.prepare(obs, infos), device)  # also the next rollout's first inputs
+                next_inputs = to_device(policy.prepare(obs, infos), device)  # also the next rollout's first inputs
                 _, last_value = policy(next_inputs)
             advantages, returns = compute_gae(rewards, values, last_value, terminated, truncated, final_values, config.gamma, config.gae_lambda)
 
@@ -366,10 +366,6 @@ def train_ppo(
         metrics["final"] = history[-1]
     run.write_metrics(metrics)
     return metrics
-
-
-def _to_device(inputs: Inputs, device: torch.device) -> Inputs:
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
 
 
 def _log_update(writer: Any, update: int, step: int, stats: EpisodeStats, epoch_stats: list[dict[str, float]], optimizer: Any,

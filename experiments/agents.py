@@ -64,7 +64,9 @@ def train_agent(args: argparse.Namespace) -> dict[str, Any]:
             fns = [env_factory(spec.task, spec.image_size)] * ppo.num_envs
             metrics = train_ppo(policy, fns, ppo, run, seed=spec.seed, resume=args.resume, accelerator=args.accelerator, hyperparameters=hyper)
         elif spec.trainer == "grpo":
-            metrics = train_grpo(policy, env_factory(spec.task, spec.image_size), grpo, run, seed=spec.seed, resume=args.resume, hyperparameters=hyper)
+            metrics = train_grpo(
+                policy, env_factory(spec.task, spec.image_size), grpo, run, seed=spec.seed, resume=args.resume, hyperparameters=hyper, accelerator=args.accelerator
+            )
         else:
             from agent.sft import train_sft
 
