@@ -116,3 +116,17 @@ def test_the_shipped_refiner_places_blocks_more_precisely_than_the_head_alone(ti
     refined, coarse = x_error(grounder, data), x_error(before_grounder(grounder), data)
     assert refined["blocks"] >= 48
     assert refined["mean_abs"] < 0.05 and refined["mean_abs"] < coarse["mean_abs"] / 2
+
+
+@pytest.mark.slow
+def test_train_refiner_end_to_end_writes_a_loadable_grounder_with_a_card(tiny_vlm, tmp_path):
+    from perception.refiner_training import train_refiner
+
+    out = tmp_path / "grounder"
+    summary = train_refiner(RefinerSettings(out=str(out), n_scenes=60, steps=6, batch_size=16, eval_per_task=2, accelerator="cpu"))
+    assert summary["steps"] == 6 and set(summary["block_x_error"]) == {"without refiner", "with refiner"}
+    assert {"head.safetensors", "refiner.safetensors", "config.json", "README.md", "refiner.json"} <= {p.name for p in out.iterdir()}
+    card = (out / "README.md").read_text()
+    assert card.count("## Position refiner") == 1 and "physground train-refiner" in card
+    assert LearnedGrounder.load(out, tiny_vlm).refiner is not None
+    assert not list(tmp_path.glob(".grounder.*")), "no temporary folder left behind"
