@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from envs.scene import BALL_RADIUS, BLOCK_SIZE, COLOURS, SURFACES, Scene, quat_from_axis_angle
@@ -420,7 +421,11 @@ class LearnedGrounder(Grounder):
         chosen = [(i, o) for i, objs in enumerate(objects) for o in objs if o.kind in self.refiner.config.kinds]
         if not chosen:
             return
-        pixels = images_to_tensor(np.stack([np.asarray(to_pil(im)) for im in images]))
+        pil = [to_pil(im) for im in images]
+        if len({im.size for im in pil}) > 1:  # one batch tensor: bring mixed sizes to the refiner's grid
+            side = self.refiner.config.reference_size
+            pil = [im.resize((side, side), Image.BILINEAR) for im in pil]
+        pixels = images_to_tensor(np.stack([np.asarray(im) for im in pil]))
         index = torch.tensor([i for i, _ in chosen])
         refined = refine_centres(self.refiner, pixels[index], np.array([o.position for _, o in chosen]))
         for (_, o), centre in zip(chosen, refined):

@@ -128,7 +128,7 @@ def train_refiner(settings: RefinerSettings) -> dict[str, Any]:
     L.seed_everything(settings.seed, workers=True)
     device = "cuda" if torch.cuda.is_available() and settings.accelerator != "cpu" else "cpu"
     vlm = VLM.load(settings.vlm, device=device)
-    grounder = LearnedGrounder.load(settings.grounder, vlm)
+    grounder = before_grounder(LearnedGrounder.load(settings.grounder, vlm))  # a refiner already there is replaced
     config = RefinerConfig()
     data = render_scenes(settings.n_scenes, settings.seed, image_size=config.reference_size, workers=settings.workers, tasks=BLOCK_TASKS)
     images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()  # uint8 (N, 3, H, W)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from envs.scene import BLOCK_SIZE, project_points
 from perception.grounder_training import SHIPPED_GROUNDER
@@ -130,3 +131,11 @@ def test_train_refiner_end_to_end_writes_a_loadable_grounder_with_a_card(tiny_vl
     assert card.count("## Position refiner") == 1 and "physground train-refiner" in card
     assert LearnedGrounder.load(out, tiny_vlm).refiner is not None
     assert not list(tmp_path.glob(".grounder.*")), "no temporary folder left behind"
+
+
+def test_a_refined_grounder_takes_a_batch_of_mixed_image_sizes(tiny_vlm):
+    grounder = LearnedGrounder.load(SHIPPED_GROUNDER, tiny_vlm)
+    data = render_scenes(2, seed=31_000_002, tasks=("TowerStability",))
+    small = np.asarray(Image.fromarray(data.images[1]).resize((96, 96)))
+    graphs = grounder.ground([data.images[0], small])
+    assert all(any(n.shape == "cube" for n in g.nodes) for g in graphs)
