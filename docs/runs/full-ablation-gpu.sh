@@ -4,6 +4,8 @@
 #   bash docs/runs/full-ablation-gpu.sh wait 570      # (repeat) wait up to N s more, print progress
 #   bash docs/runs/full-ablation-gpu.sh collect        # stop it if still running, write reports, tar to $OUT
 # Needs `.whl` and `.gl` carried (../shared/device/README.md). Output: /tmp/full (results/full when committed).
+# To finish a partial run (e.g. the missing vlm-grpo cells of results/full):
+#   FROM=results/full AGENTS=vlm-grpo WORKERS=9 bash docs/runs/full-ablation-gpu.sh start 540
 set -u
 OUTDIR=/tmp/full
 WORKERS=${WORKERS:-48}
@@ -24,7 +26,8 @@ wait_for() {
 case "$1" in
   start)
     setup; nproc; nvidia-smi -L
-    setsid nohup python3 -m experiments.cli ablate --preset full --out $OUTDIR --workers "$WORKERS" --resume > /tmp/full.log 2>&1 &
+    if [ -n "${FROM:-}" ] && [ ! -e $OUTDIR ]; then cp -r "$FROM" $OUTDIR; fi
+    setsid nohup python3 -m experiments.cli ablate --preset full --out $OUTDIR --workers "$WORKERS" --resume ${AGENTS:+--agents "$AGENTS"} > /tmp/full.log 2>&1 &
     echo $! > /tmp/full.pid
     wait_for "${2:-540}" ;;
   wait) wait_for "${2:-570}" ;;
