@@ -181,12 +181,22 @@ class HybridPolicy(Policy):
 
     # -- the trained part -------------------------------------------------------------------------
 
-    def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
+    def logit_terms(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two parts of the answer logits: the scorer MLP's and the answer x event agreement's,
+        each (B, A); their sum is the logits."""
+        _, scorer, agreement = self._decide(inputs)
+        return scorer, agreement
+
+    def _decide(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(normalised prompt (B, d), scorer logits (B, A), agreement logits (B, A))."""
         prompt = self.prompt_norm(inputs["prompt"])
         events, graph = inputs["events"], inputs["graph"]
         b, a, _ = events.shape
         answers = self.answer_norm(self.answer_embeddings.to(prompt.device))[None].expand(b, a, -1)
         x = torch.cat([prompt[:, None].expand(b, a, -1), answers, events, graph[:, None].expand(b, a, -1)], dim=-1)
-        logits = (self.scorer(x) + self.agreement(answers, events)).squeeze(-1)
-        value = self.critic(torch.cat([prompt, events.mean(1), graph], dim=-1)).squeeze(-1)
-        return logits, value
+        return prompt, self.scorer(x).squeeze(-1), self.agreement(answers, events).squeeze(-1)
+
+    def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        prompt, scorer, agreement = self._decide(inputs)
+        value = self.critic(torch.cat([prompt, inputs["events"].mean(1), inputs["graph"]], dim=-1)).squeeze(-1)
+        return scorer + agreement, value

@@ -49,7 +49,7 @@ def _cmd_bench_envs(args: argparse.Namespace) -> int:
     table = format_table(results, {n for n, s in TASKS.items() if s.is_yes_no})
     print(table)
     if args.out:
-        command = "physground bench-envs " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        command = _command_line()
         text = (
             "# Task-suite benchmark\n\n"
             "Written by `physground bench-envs` (see `envs/benchmark.py` for what each column measures).\n\n"
@@ -166,7 +166,7 @@ def _cmd_eval_grounder(args: argparse.Namespace) -> int:
         print(f"\n{name} grounder ({time.time() - started:.0f} s)\n{table}")
         sections.append(f"### {name} grounder\n\n{table}\n")
     if args.out:
-        command = "physground eval-grounder " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        command = _command_line()
         text = f"- command: `{command}`\n- machine: {machine_description()}\n- date: {time.strftime('%Y-%m-%d')}\n\n" + "\n".join(sections)
         atomic_write_text(args.out, text)
         print(f"written: {args.out}")
@@ -216,7 +216,7 @@ def _cmd_eval_dynamics(args: argparse.Namespace) -> int:
     table = format_results(evaluate(gnn, mlp, n_events=args.per_event, n_trajectories=args.trajectories, seed=args.seed, device=args.device))
     print(table)
     if args.out:
-        command = "physground eval-dynamics " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        command = _command_line()
         atomic_write_text(args.out, f"- command: `{command}`\n- machine: {machine_description()}\n- date: {time.strftime('%Y-%m-%d')}\n\n{table}\n")
         print(f"written: {args.out}")
     return 0
@@ -288,7 +288,7 @@ def _cmd_ceiling(args: argparse.Namespace) -> int:
     pct = lambda v: "n/a" if v is None else f"{v * 100:.1f} %"  # noqa: E731
     print(_table([("answer read from", "accuracy")] + [(k, pct(v)) for k, v in result.items()]))
     if args.out:
-        command = "physground ceiling " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        command = _command_line()
         atomic_write_text(args.out, json.dumps({"command": command, "machine": machine_description(), "task": args.task, "episodes": args.episodes, "accuracy": result}, indent=1))
         print(f"written: {args.out}")
     return 0
@@ -376,6 +376,22 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+def _add_perception_training_args(p: argparse.ArgumentParser, scenes: int, lr: float) -> None:
+    """Options shared by the perception trainers (rendered scenes, optimiser, evaluation, machine)."""
+    p.add_argument("--scenes", type=int, default=scenes, help=f"rendered training scenes (default {scenes})")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-per-task", type=int, default=500, help="fresh scenes per task for the evaluation")
+    p.add_argument("--workers", type=int, default=1, help="rendering processes")
+    p.add_argument("--accelerator", default="auto")
+
+
+def _command_line() -> str:
+    """How this ``physground`` invocation was typed (written next to the numbers it produced)."""
+    return "physground " + shlex.join(sys.argv[1:])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="physground", description="Intuitive physics from interaction: tasks, agents, transfer.")
@@ -437,14 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-grounder", help="train the learned grounder on simulator labels (Lightning)")
     p.add_argument("--out", default="out/learned-grounder")
     p.add_argument("--vlm", default=None, help="VLM whose image tokens it reads (default: the shipped tiny VLM)")
-    p.add_argument("--scenes", type=int, default=12000)
-    p.add_argument("--eval-per-task", type=int, default=500)
+    _add_perception_training_args(p, scenes=12000, lr=5e-4)
     p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--accelerator", default="auto")
     p.add_argument("--max-minutes", type=float, default=None)
     p.set_defaults(handler=_cmd_train_grounder)
 
@@ -452,14 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/learned-grounder", help="output folder: the grounder's files plus the refiner (may be --grounder itself)")
     p.add_argument("--grounder", default=None, help="learned grounder to add the refiner to (default: the shipped one)")
     p.add_argument("--vlm", default=None, help="VLM the grounder reads (default: the shipped tiny VLM)")
-    p.add_argument("--scenes", type=int, default=8000)
+    _add_perception_training_args(p, scenes=8000, lr=2e-3)
     p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-per-task", type=int, default=500)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--accelerator", default="auto")
     p.set_defaults(handler=_cmd_train_refiner)
 
     p = sub.add_parser("eval-dynamics", help="dynamics model vs MuJoCo: errors and event accuracy, with baselines")

@@ -441,13 +441,16 @@ class LearnedGrounder(Grounder):
 
         from envs.files import atomic_write, atomic_write_text
 
+        def save_module(module: nn.Module, name: str) -> None:
+            state = {k: v.contiguous() for k, v in module.state_dict().items()}
+            atomic_write(path / name, lambda p: save_file(state, str(p)))
+
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        atomic_write(path / "head.safetensors", lambda p: save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(p)))
+        save_module(self.head, "head.safetensors")
         meta: dict[str, Any] = {"head": asdict(self.head.config), "threshold": self.threshold, **(extra or {})}
         if self.refiner is not None:
-            refiner_state = {k: v.contiguous() for k, v in self.refiner.state_dict().items()}
-            atomic_write(path / "refiner.safetensors", lambda p: save_file(refiner_state, str(p)))
+            save_module(self.refiner, "refiner.safetensors")
             meta["refiner"] = asdict(self.refiner.config)
         atomic_write_text(path / "config.json", json.dumps(meta, indent=2))
         if card:

@@ -6,7 +6,7 @@ Predicted objects are matched to the true ones by the Hungarian algorithm on cen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,8 @@ class GroundingScores:
     false_pos: int = 0
     false_neg: int = 0
     parse_errors: int = 0
+    cube_x_errors: list[float] = field(default_factory=list)
+    """Signed x error of every matched cube (block sizes): the coordinate tower physics hinges on."""
 
     def add(self, pred: SceneGraph, truth: SceneGraph) -> None:
         matches = match_nodes(pred, truth)
@@ -65,7 +67,10 @@ class GroundingScores:
                 self.coloured += 1
                 self.colour_correct += node.id in matches and pred.node(matches[node.id]).colour == node.colour
             if node.id in matches:
-                self.position_error_sum += float(np.linalg.norm(np.subtract(node.position, pred.node(matches[node.id]).position))) / BLOCK_SIZE
+                predicted = pred.node(matches[node.id]).position
+                self.position_error_sum += float(np.linalg.norm(np.subtract(node.position, predicted))) / BLOCK_SIZE
+                if node.shape == "cube":
+                    self.cube_x_errors.append((predicted[0] - node.position[0]) / BLOCK_SIZE)
         back = {p: t for t, p in matches.items()}
         true_rel = truth.related("on_top_of")
         pred_rel = {(back.get(a), back.get(b)) for a, b in pred.related("on_top_of")}
@@ -73,8 +78,9 @@ class GroundingScores:
         self.false_pos += len(pred_rel - true_rel)
         self.false_neg += len(true_rel - pred_rel)
 
-    def summary(self) -> dict[str, float]:
-        """count / colour accuracy, mean position error (block sizes), match rate, on-top-of F1."""
+    def summary(self) -> dict[str, Any]:
+        """count / colour accuracy, mean position error (block sizes), match rate, on-top-of F1, and
+        ``cube_x_error``: the matched cubes' x error (count, mean absolute, std, 95th percentile)."""
         precision = self.true_pos / max(1, self.true_pos + self.false_pos)
         recall = self.true_pos / max(1, self.true_pos + self.false_neg)
         has_relations = self.true_pos + self.false_pos + self.false_neg > 0
@@ -86,7 +92,16 @@ class GroundingScores:
             "match_rate": self.matched / max(1, self.objects),
             "on_top_of_f1": (2 * precision * recall / max(1e-9, precision + recall)) if has_relations else float("nan"),
             "parse_error_rate": self.parse_errors / max(1, self.scenes),
+            "cube_x_error": _error_stats(self.cube_x_errors),
         }
+
+
+def _error_stats(errors: list[float]) -> dict[str, float]:
+    """Count, mean absolute value, standard deviation and 95th percentile of absolute value (NaN if empty)."""
+    if not errors:
+        return {"blocks": 0, "mean_abs": float("nan"), "std": float("nan"), "p95": float("nan")}
+    e = np.asarray(errors)
+    return {"blocks": len(e), "mean_abs": float(np.abs(e).mean()), "std": float(e.std()), "p95": float(np.percentile(np.abs(e), 95))}
 
 
 def evaluate_grounder(grounder: Grounder, data: RenderedScenes, batch_size: int = 64) -> dict[str, dict[str, float]]:

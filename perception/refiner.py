@@ -16,7 +16,6 @@ scene at every resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -82,12 +81,11 @@ class PositionRefiner(nn.Module):
         return self.head(self.features(crops))
 
 
-def images_to_tensor(images: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
-    """uint8 images (B, H, W, 3) (array or list of equal-sized arrays) -> float (B, 3, H, W) in [0, 1]."""
-    array = np.stack([np.asarray(im) for im in images]) if not isinstance(images, np.ndarray) else images
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise ValueError(f"refiner expects RGB images (B, H, W, 3), got shape {array.shape}")
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 255.0
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 images (B, H, W, 3) -> float (B, 3, H, W) in [0, 1]."""
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"refiner expects RGB images (B, H, W, 3), got shape {images.shape}")
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
 
 
 def crop_around(images: torch.Tensor, centres: np.ndarray, config: RefinerConfig) -> torch.Tensor:
@@ -124,8 +122,8 @@ def refine_centres(refiner: PositionRefiner, images: torch.Tensor, centres: np.n
     refined = np.array(centres, dtype=float, copy=True).reshape(-1, 3)
     if len(refined) == 0:
         return refined
-    device = next(refiner.parameters()).device
+    images = images.to(next(refiner.parameters()).device)
     for _ in range(refiner.config.passes):
-        correction = refiner(crop_around(images.to(device), refined, refiner.config)).double().cpu().numpy()
+        correction = refiner(crop_around(images, refined, refiner.config)).double().cpu().numpy()
         refined[:, REFINED_AXES] += correction * BLOCK_SIZE
     return refined

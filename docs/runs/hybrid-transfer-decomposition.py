@@ -36,13 +36,10 @@ for task in ("RollOff", "TowerStability"):
         obs, info = env.reset(seed=50_000_000 + i)
         inputs = pol.prepare(_stack_observations([obs]), {"scene": [info["scene"]]})
         with torch.no_grad():
-            prompt, events, graph = pol.prompt_norm(inputs["prompt"]), inputs["events"], inputs["graph"]
-            b, a, _ = events.shape
-            answers = pol.answer_norm(pol.answer_embeddings)[None].expand(b, a, -1)
-            x = torch.cat([prompt[:, None].expand(b, a, -1), answers, events, graph[:, None].expand(b, a, -1)], -1)
-            scorer, agreement = pol.scorer(x).squeeze(-1)[0], pol.agreement(answers, events).squeeze(-1)[0]
+            scorer, agreement = (t[0] for t in pol.logit_terms(inputs))
         yes, no = pol.action_names.index("yes"), pol.action_names.index("no")
-        rows.append((float(events[0, 0, 0]), float(scorer[yes] - scorer[no]), float(agreement[yes] - agreement[no]), info["label"] == env.unwrapped.YES))
+        asked = float(inputs["events"][0, 0, EVENT_FEATURES.index("asked")])
+        rows.append((asked, float(scorer[yes] - scorer[no]), float(agreement[yes] - agreement[no]), info["label"] == env.unwrapped.YES))
     r = np.array(rows)
     for asked in (0, 1):
         m = r[:, 0] == asked

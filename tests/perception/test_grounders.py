@@ -91,6 +91,8 @@ def test_oracle_grounder_scores_perfectly(fresh_scenes):
     results = evaluate_grounder(OracleGrounder(), fresh_scenes)
     assert results["all"]["count_accuracy"] == 1.0 and results["all"]["colour_accuracy"] == 1.0
     assert results["all"]["position_error"] == 0.0 and results["all"]["on_top_of_f1"] == 1.0
+    cubes = sum(o["shape"] == "cube" for s in fresh_scenes.scenes for o in s["objects"])
+    assert results["all"]["cube_x_error"] == {"blocks": cubes, "mean_abs": 0.0, "std": 0.0, "p95": 0.0}
     with pytest.raises(ValueError, match="ground-truth scene"):
         OracleGrounder().ground(list(fresh_scenes.images[:1]))
 

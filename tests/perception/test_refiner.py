@@ -11,8 +11,9 @@ from PIL import Image
 from envs.scene import BLOCK_SIZE, project_points
 from perception.grounder_training import SHIPPED_GROUNDER
 from perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder
+from perception.grounding_eval import evaluate_grounder
 from perception.refiner import PositionRefiner, RefinerConfig, crop_around, images_to_tensor, refine_centres
-from perception.refiner_training import BlockExamples, RefinerSettings, before_grounder, x_error
+from perception.refiner_training import BlockExamples, RefinerSettings, before_grounder
 from perception.scene_data import render_scenes
 from perception.tiny_vlm import SHIPPED_CHECKPOINT
 from perception.vlm import VLM
@@ -114,7 +115,8 @@ def test_the_shipped_refiner_places_blocks_more_precisely_than_the_head_alone(ti
     grounder = LearnedGrounder.load(SHIPPED_GROUNDER, tiny_vlm)
     assert grounder.refiner is not None
     data = render_scenes(24, seed=31_000_001, tasks=("TowerStability", "BlockRemoval"))
-    refined, coarse = x_error(grounder, data), x_error(before_grounder(grounder), data)
+    refined = evaluate_grounder(grounder, data)["all"]["cube_x_error"]
+    coarse = evaluate_grounder(before_grounder(grounder), data)["all"]["cube_x_error"]
     assert refined["blocks"] >= 48
     assert refined["mean_abs"] < 0.05 and refined["mean_abs"] < coarse["mean_abs"] / 2
 
