@@ -70,6 +70,8 @@ class RefinerSettings:
         for name in ("n_scenes", "steps", "batch_size", "eval_per_task", "workers"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"refiner {name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.steps < 3:
+            raise ValueError(f"refiner steps must be at least 3 (a one-cycle schedule), got {self.steps}")
         if not self.lr > 0:
             raise ValueError(f"refiner lr must be positive, got {self.lr!r}")
         if len(self.jitter) != 3 or any(not j >= 0 for j in self.jitter):

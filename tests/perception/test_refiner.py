@@ -78,6 +78,8 @@ def test_bad_shapes_and_settings_are_refused_naming_the_value():
         images_to_tensor(np.zeros((2, 8, 8), np.uint8))
     with pytest.raises(ValueError, match="refiner steps must be a positive integer, got 0"):
         RefinerSettings(out="x", steps=0)
+    with pytest.raises(ValueError, match="refiner steps must be at least 3 .*got 2"):
+        RefinerSettings(out="x", steps=2)
     with pytest.raises(ValueError, match=r"jitter must be three non-negative.*-0.1"):
         RefinerSettings(out="x", jitter=(0.5, -0.1, 0.2))
 
