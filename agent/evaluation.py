@@ -10,7 +10,6 @@ import torch
 
 import envs
 from agent.factory import AgentSpec, build_policy, env_factory
-from agent.hybrid import EVENT_FEATURES
 from agent.policies import Policy
 from agent.ppo import _stack_observations
 from agent.run import RunDir, seed_everything
@@ -116,7 +115,7 @@ def imagination_ceiling(task: str, episodes: int, image_size: int = 128, seed: i
         truth = [info["label"] == env.unwrapped.YES for _, info in resets]
         for name, policy in policies.items():
             scenes = policy.grounded_scenes(obs, infos)
-            asked = policy.imagined_events(scenes)[:, 0, EVENT_FEATURES.index("asked")] > 0.5
+            asked = policy.imagined_events(scenes)[:, 0, policy.event_features.index("asked")] > 0.5
             hits[f"imagination, {name}"] += [bool(a) == t for a, t in zip(asked, truth)]
             for scene, t in zip(scenes, truth):
                 try:

@@ -10,6 +10,7 @@ vlm-sft                SFT         the VLM with LoRA on simulator-labelled answe
 hybrid                 PPO         learned grounder + GNN imagination + decision network
 hybrid-no-dynamics     PPO         as hybrid, without imagined rollouts
 hybrid-oracle          PPO         as hybrid, grounded from the simulator's ground truth
+hybrid-task-slots      PPO         as hybrid, events as the tasks' own slots (ablation)
 mlp                    PPO         an MLP on vector observations (any gymnasium Box env)
 =====================  ==========  ==================================================
 """
@@ -24,8 +25,11 @@ import gymnasium as gym
 import envs
 from agent.policies import MLPPolicy, Policy
 
-AGENTS = ("vlm-zero-shot", "vlm-ppo", "vlm-grpo", "vlm-sft", "hybrid", "hybrid-no-dynamics", "hybrid-oracle", "mlp")
-TRAINER = {"vlm-zero-shot": "none", "vlm-ppo": "ppo", "vlm-grpo": "grpo", "vlm-sft": "sft", "hybrid": "ppo", "hybrid-no-dynamics": "ppo", "hybrid-oracle": "ppo", "mlp": "ppo"}
+AGENTS = ("vlm-zero-shot", "vlm-ppo", "vlm-grpo", "vlm-sft", "hybrid", "hybrid-no-dynamics", "hybrid-oracle", "hybrid-task-slots", "mlp")
+TRAINER = {
+    "vlm-zero-shot": "none", "vlm-ppo": "ppo", "vlm-grpo": "grpo", "vlm-sft": "sft",
+    "hybrid": "ppo", "hybrid-no-dynamics": "ppo", "hybrid-oracle": "ppo", "hybrid-task-slots": "ppo", "mlp": "ppo",
+}
 
 
 @dataclass
@@ -121,4 +125,5 @@ def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
     grounder = OracleGrounder() if spec.agent == "hybrid-oracle" else LearnedGrounder.load(spec.grounder or SHIPPED_GROUNDER, vlm)
     use_dynamics = spec.agent != "hybrid-no-dynamics"
     dynamics = load_dynamics(spec.dynamics or SHIPPED_GNN) if use_dynamics else None
-    return HybridPolicy(task, vlm, grounder, dynamics, use_dynamics=use_dynamics)
+    encoding = "task-slots" if spec.agent == "hybrid-task-slots" else "roles"
+    return HybridPolicy(task, vlm, grounder, dynamics, use_dynamics=use_dynamics, event_encoding=encoding)

@@ -13,8 +13,9 @@ dynamics model and VLM are frozen; PPO trains only the decision network. Variant
 ``use_dynamics=False`` (``hybrid-no-dynamics``: no imagined rollouts, the event features are
 zero) and the oracle grounder (``hybrid-oracle``: ground-truth scenes from the simulator).
 
-Event features are one task-agnostic vector per answer (``EVENT_FEATURES``), so one decision
-network can be evaluated on every task.
+Event features are one vector per answer (``EVENT_ENCODINGS``); by default each slot is a role
+that every task names (asked event, goal, failure, distance to the goal), so one decision network
+can be evaluated on every task and what it learned about a slot means the same there.
 """
 
 from __future__ import annotations
@@ -34,28 +35,59 @@ from perception.grounders import Grounder, OracleGrounder
 from perception.scene_graph import NODE_FEATURES, SceneGraph
 from perception.vlm import VLM
 
-EVENT_FEATURES = (
-    "asked", "any_fell", "outcome_success", "outcome_miss", "outcome_collapse", "ball_left_platform",
-    "caught", "missed", "in_zone", "distance_to_target", "offset", "not_imagined",
-)
-"""``not_imagined`` is 1 when the task's semantics could not be applied to the grounded scene
-(a grounder missed an object the task needs): the answer then carries no imagined outcome."""
+EVENT_ENCODINGS: dict[str, tuple[str, ...]] = {
+    "roles": ("asked", "goal", "failure", "distance_to_goal", "not_imagined"),
+    "task-slots": (
+        "asked", "any_fell", "outcome_success", "outcome_miss", "outcome_collapse", "ball_left_platform",
+        "caught", "missed", "in_zone", "distance_to_target", "offset", "not_imagined",
+    ),
+}
+"""How an imagined outcome becomes the decision network's event vector.
+
+``roles`` (the default): the outcome through the roles every task's ``events`` names — did the
+asked event happen (question tasks), was the goal reached, did the failure happen, how far from
+the goal (action tasks). A slot means the same on every task, so what the network learns about it
+carries over. ``task-slots`` (the ``hybrid-task-slots`` ablation, the agent's first design): the
+union of the tasks' own event keys next to ``asked``; within a task a slot and ``asked`` are
+always equal, PPO splits its weight between them, and on another task only half of it fires
+(docs/experiments.md). ``not_imagined`` is 1 when the task's semantics could not be applied to the
+grounded scene (a grounder missed an object the task needs): the answer then carries no imagined
+outcome."""
+EVENT_FEATURES = EVENT_ENCODINGS["roles"]
 IMAGINE_SECONDS = {"Catch": 1.0}
 """Imagination horizon per task (the task's simulated seconds otherwise)."""
+DISTANCE_SCALE = 2 * BLOCK_SIZE
+"""Distances are given to the network in units of two block sizes, clipped at 3."""
 
 
-def event_vector(events: dict[str, Any]) -> np.ndarray:
-    """The task-agnostic feature vector of one imagined outcome (zeros where not applicable)."""
+def event_vector(events: dict[str, Any], encoding: str = "roles") -> np.ndarray:
+    """One imagined outcome as the event vector of ``encoding`` (zeros where not applicable),
+    shape (len(EVENT_ENCODINGS[encoding]),)."""
+    if encoding == "task-slots":
+        return _task_slot_vector(events)
+    if encoding != "roles":
+        raise ValueError(f"unknown event encoding {encoding!r}; valid: {', '.join(EVENT_ENCODINGS)}")
     v = np.zeros(len(EVENT_FEATURES), np.float32)
+    for i, role in enumerate(("asked", "goal", "failure")):
+        if role in events:
+            v[i] = float(events[events[role]])
+    if "distance_to_goal" in events:
+        v[3] = min(3.0, events["distance_to_goal"] / DISTANCE_SCALE)
+    return v
+
+
+def _task_slot_vector(events: dict[str, Any]) -> np.ndarray:
+    names = EVENT_ENCODINGS["task-slots"]
+    v = np.zeros(len(names), np.float32)
     if "asked" in events:
         v[0] = float(events[events["asked"]])
-    for i, key in enumerate(EVENT_FEATURES):
+    for i, key in enumerate(names):
         if key in ("any_fell", "ball_left_platform", "caught", "missed", "in_zone") and key in events:
             v[i] = float(events[key])
     if "outcome" in events:
         v[2:5] = [events["outcome"] == o for o in ("success", "miss", "collapse")]
     if "distance_to_target" in events:
-        v[9] = min(3.0, events["distance_to_target"] / (2 * BLOCK_SIZE))
+        v[9] = min(3.0, events["distance_to_target"] / DISTANCE_SCALE)
     if "offset" in events:
         v[10] = float(np.clip(events["offset"] / BLOCK_SIZE, -5, 5))
     return v
@@ -77,18 +109,24 @@ class HybridPolicy(Policy):
         dynamics: Frozen dynamics model (None with ``use_dynamics=False``).
         use_dynamics: Imagine rollouts (False: ``hybrid-no-dynamics``).
         hidden: Width of the decision network.
+        event_encoding: ``"roles"`` or ``"task-slots"`` (see ``EVENT_ENCODINGS``).
     """
 
-    def __init__(self, task: str, vlm: VLM, grounder: Grounder, dynamics: DynamicsModel | None, use_dynamics: bool = True, hidden: int = 128) -> None:
+    def __init__(
+        self, task: str, vlm: VLM, grounder: Grounder, dynamics: DynamicsModel | None, use_dynamics: bool = True, hidden: int = 128, event_encoding: str = "roles"
+    ) -> None:
         super().__init__()
         if use_dynamics and dynamics is None:
             raise ValueError("a hybrid agent with imagination needs a dynamics model")
+        if event_encoding not in EVENT_ENCODINGS:
+            raise ValueError(f"unknown event encoding {event_encoding!r}; valid: {', '.join(EVENT_ENCODINGS)}")
         self.vlm, self.grounder, self.dynamics, self.use_dynamics = vlm, grounder, dynamics, use_dynamics
+        self.event_encoding = event_encoding
         for module in (vlm.model, dynamics):
             for p in module.parameters() if module is not None else ():
                 p.requires_grad_(False)
         self._bind_task(task)
-        d, g, e = vlm.hidden_size, 2 * len(NODE_FEATURES), len(EVENT_FEATURES)
+        d, g, e = vlm.hidden_size, 2 * len(NODE_FEATURES), len(self.event_features)
         self.prompt_norm, self.answer_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.scorer = nn.Sequential(nn.Linear(2 * d + e + g, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
         self.critic = nn.Sequential(nn.Linear(d + e + g, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
@@ -98,6 +136,11 @@ class HybridPolicy(Policy):
         self.agreement = nn.Bilinear(d, e, 1)
         nn.init.zeros_(self.agreement.weight)
         nn.init.zeros_(self.agreement.bias)
+
+    @property
+    def event_features(self) -> tuple[str, ...]:
+        """Names of the event vector's slots."""
+        return EVENT_ENCODINGS[self.event_encoding]
 
     def _bind_task(self, task: str) -> None:
         spec = task_spec(task)
@@ -116,7 +159,7 @@ class HybridPolicy(Policy):
         """The same networks deciding another task (its semantics and answer words)."""
         clone = object.__new__(HybridPolicy)
         nn.Module.__init__(clone)
-        for name in ("vlm", "grounder", "dynamics", "use_dynamics", "prompt_norm", "answer_norm", "scorer", "agreement", "critic"):
+        for name in ("vlm", "grounder", "dynamics", "use_dynamics", "event_encoding", "prompt_norm", "answer_norm", "scorer", "agreement", "critic"):
             setattr(clone, name, getattr(self, name))
         clone._bind_task(task)
         return clone
@@ -134,9 +177,10 @@ class HybridPolicy(Policy):
 
     @torch.no_grad()
     def imagined_events(self, scenes: list[Scene]) -> np.ndarray:
-        """Event features of every (scene, action): (B, A, len(EVENT_FEATURES))."""
+        """Event features of every (scene, action): (B, A, len(self.event_features))."""
         n_actions = len(self.action_names)
-        out = np.zeros((len(scenes), n_actions, len(EVENT_FEATURES)), np.float32)
+        features = self.event_features
+        out = np.zeros((len(scenes), n_actions, len(features)), np.float32)
         if not self.use_dynamics:
             return out
         starts, owners = [], []
@@ -146,7 +190,7 @@ class HybridPolicy(Policy):
             try:
                 counterfactuals = [self.semantics.counterfactual(scene, a) for a in range(n_actions)]
             except (KeyError, ValueError, IndexError):  # imperfect grounding: an object the task needs is missing
-                out[b, :, EVENT_FEATURES.index("not_imagined")] = 1.0
+                out[b, :, features.index("not_imagined")] = 1.0
                 self.grounding_failures += 1
                 continue
             for a, start in enumerate(counterfactuals):
@@ -163,9 +207,9 @@ class HybridPolicy(Policy):
         vectors = []
         for start, f in zip(starts, frames):
             try:
-                vectors.append(event_vector(self.semantics.events(start, f[-1])))
+                vectors.append(event_vector(self.semantics.events(start, f[-1]), self.event_encoding))
             except (KeyError, ValueError, IndexError):
-                vectors.append(np.eye(len(EVENT_FEATURES), dtype=np.float32)[EVENT_FEATURES.index("not_imagined")])
+                vectors.append(np.eye(len(features), dtype=np.float32)[features.index("not_imagined")])
         for b, a, k in owners:
             out[b, a] = vectors[k]
         return out

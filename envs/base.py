@@ -211,7 +211,14 @@ class PhysicsTaskEnv(gym.Env):
         raise NotImplementedError
 
     def events(self, before: Scene, after: Scene) -> dict[str, Any]:
-        """The outcomes that decide the reward, read from a rollout's start and end scenes."""
+        """The outcomes that decide the reward, read from a rollout's start and end scenes.
+
+        Besides the task's own keys, the dict names the events' roles, so an agent can read any
+        task's outcome through one vocabulary: a question task names the event it asks about
+        (``"asked": key``); an action task names its goal event (``"goal": key``), optionally its
+        failure event (``"failure": key``) and how far the outcome is from the goal
+        (``"distance_to_goal"``, m).
+        """
         raise NotImplementedError
 
     def _propose(self) -> Scene:

@@ -158,6 +158,9 @@ class CatchEnv(PhysicsTaskEnv):
             "ball_x": float(ball[0]),
             "basket_x": float(basket[0]),
             "offset": float(ball[0] - basket[0]),
+            "goal": "caught",
+            "failure": "missed",
+            "distance_to_goal": float(abs(ball[0] - basket[0])),
         }
 
     # -- episode ------------------------------------------------------------------------------

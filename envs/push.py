@@ -116,7 +116,7 @@ class PushEnv(PhysicsTaskEnv):
         x = find_object(after, "cube0")["position"][0]
         start, end = zone_bounds(before)
         distance = max(0.0, start - x, x - end)
-        return {"distance_to_target": float(distance), "in_zone": distance == 0.0, "final_x": float(x)}
+        return {"distance_to_target": float(distance), "in_zone": distance == 0.0, "final_x": float(x), "goal": "in_zone", "distance_to_goal": float(distance)}
 
     def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:
         data, v = self.world.data, self.world.velocity_index("cube0")

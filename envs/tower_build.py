@@ -220,6 +220,8 @@ class TowerBuildEnv(PhysicsTaskEnv):
             "landed_on_table": bool(red_z < 0.75 * BLOCK_SIZE),
             "height_before": top_before + BLOCK_SIZE / 2,
             "height_after": max(heights) + BLOCK_SIZE / 2,
+            "goal": "placed_on_top",
+            "failure": "any_fell",
         }
 
     def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:

@@ -13,7 +13,7 @@ from agent.grpo import GRPOConfig, train_grpo
 from agent.ppo import PPOConfig, train_ppo
 from agent.run import RunDir, seed_everything
 
-DEFAULT_STEPS = {"mlp": 100_000, "vlm-ppo": 4096, "vlm-grpo": 4096, "vlm-sft": 2000, "hybrid": 2048, "hybrid-no-dynamics": 2048, "hybrid-oracle": 2048, "vlm-zero-shot": 0}
+DEFAULT_STEPS = {"mlp": 100_000, "vlm-ppo": 4096, "vlm-grpo": 4096, "vlm-sft": 2000, "hybrid": 2048, "hybrid-no-dynamics": 2048, "hybrid-oracle": 2048, "hybrid-task-slots": 2048, "vlm-zero-shot": 0}
 
 
 def ppo_config(spec: AgentSpec, steps: int, num_envs: int | None, lr: float | None, async_envs: bool) -> PPOConfig:

@@ -486,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_bench_dynamics)
 
     p = sub.add_parser("train-agent", help="train an agent on a task (PPO, GRPO or SFT, by agent)")
-    p.add_argument("--agent", required=True, help="vlm-zero-shot, vlm-ppo, vlm-grpo, vlm-sft, hybrid, hybrid-no-dynamics, hybrid-oracle, mlp")
+    p.add_argument("--agent", required=True, help="vlm-zero-shot, vlm-ppo, vlm-grpo, vlm-sft, hybrid, hybrid-no-dynamics, hybrid-oracle, hybrid-task-slots, mlp")
     p.add_argument("--task", required=True, help="a physground task, or any gymnasium id for the mlp agent (e.g. CartPole-v1)")
     p.add_argument("--steps", type=int, default=None, help="environment steps (answers) to train on; default per agent")
     p.add_argument("--seed", type=int, default=0)

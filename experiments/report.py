@@ -41,7 +41,10 @@ def _fmt(point: float, low: float, high: float) -> str:
 
 def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
     """Per agent: matrices with intervals; within-task mean, cross-task mean and gap (with
-    intervals), over all tasks and over the yes/no tasks."""
+    intervals) in three scopes: ``all`` (every training and test task), ``yes_no`` (trained and
+    tested on the yes/no tasks, which share their answer words) and ``to_yes_no`` (any training
+    task, tested on the yes/no tasks: an agent trained on an action task never met the words
+    "yes" and "no")."""
     yes_no = {n for n, s in envs.TASKS.items() if s.is_yes_no}
     out: dict[str, Any] = {}
     for agent in dict.fromkeys(c["agent"] for c in cells):
@@ -53,8 +56,9 @@ def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
                 outcomes.setdefault((c["train_task"], test), {})[c["seed"]] = r["successes"]
         matrix = {f"{tr} -> {te}": bootstrap_ci([v for _, v in sorted(per.items())]) for (tr, te), per in outcomes.items()}
         entry: dict[str, Any] = {"matrix": matrix}
-        for scope, allowed in (("all", None), ("yes_no", yes_no)):
-            keep = {k: v for k, v in outcomes.items() if allowed is None or k[1] in allowed}
+        scopes = {"all": lambda tr, te: True, "yes_no": lambda tr, te: tr in yes_no and te in yes_no, "to_yes_no": lambda tr, te: te in yes_no}
+        for scope, allowed in scopes.items():
+            keep = {k: v for k, v in outcomes.items() if allowed(*k)}
             within = [k for k in keep if k[0] == k[1]]
             cross = [k for k in keep if k[0] != k[1]]
 
@@ -83,11 +87,14 @@ def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]]) 
         "",
         "## Summary",
         "",
-        "| agent | within-task | cross-task | gap | within (yes/no) | cross (yes/no) | gap (yes/no) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        'Yes/no: trained and tested on the yes/no tasks; "any -> yes/no": trained on any task, tested on the yes/no tasks.',
+        "",
+        "| agent | within-task | cross-task | gap | within (yes/no) | cross (yes/no) | gap (yes/no) | cross (any -> yes/no) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    columns = [("all", "within"), ("all", "cross"), ("all", "gap"), ("yes_no", "within"), ("yes_no", "cross"), ("yes_no", "gap"), ("to_yes_no", "cross")]
     for agent, s in summary.items():
-        lines.append(f"| {agent} | " + " | ".join(_fmt(*s[scope][k]) for scope in ("all", "yes_no") for k in ("within", "cross", "gap")) + " |")
+        lines.append(f"| {agent} | " + " | ".join(_fmt(*s[scope][k]) for scope, k in columns) + " |")
     for agent, s in summary.items():
         lines += ["", f"## {agent}", "", "| train \\ test | " + " | ".join(tests) + " |", "|---|" + "---:|" * len(tests)]
         trains = list(dict.fromkeys(c["train_task"] for c in cells if c["agent"] == agent))

@@ -14,9 +14,10 @@ setup() {
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 }
 export PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl PYTHONUNBUFFERED=1
+CELLS=$(python3 -c "from experiments.ablation import Preset, cells_of; print(len(cells_of(Preset.load('full'))))" 2>/dev/null)
 progress() {
   local done; done=$(ls $OUTDIR/cells/*/cell.json 2>/dev/null | wc -l)
-  echo "$(date +%T) finished cells: $done/111; load: $(cut -d' ' -f1 /proc/loadavg); $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader | tr '\n' ' ')"
+  echo "$(date +%T) finished cells: $done/$CELLS; load: $(cut -d' ' -f1 /proc/loadavg); $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader | tr '\n' ' ')"
 }
 wait_for() {
   local until=$(( $(date +%s) + $1 ))

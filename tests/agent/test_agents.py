@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from agent.factory import AgentSpec, build_policy, env_factory
-from agent.hybrid import EVENT_FEATURES, event_vector
+from agent.hybrid import EVENT_ENCODINGS, EVENT_FEATURES, event_vector
 from agent.ppo import PPOConfig, train_ppo
 from agent.run import RunDir
 from agent.sft import expert_examples, train_sft
@@ -16,13 +16,47 @@ from envs import SceneConfig, TowerStabilityEnv
 from experiments.cli import main
 
 
-def test_event_vectors_are_task_agnostic():
+def test_event_vectors_read_outcomes_through_their_roles():
+    slot = EVENT_FEATURES.index
     v = event_vector({"any_fell": True, "asked": "any_fell", "fallen": ["cube1"], "max_displacement": 2.0})
-    assert v[EVENT_FEATURES.index("asked")] == 1 and v[EVENT_FEATURES.index("any_fell")] == 1
-    v = event_vector({"outcome": "collapse", "any_fell": True})
-    assert v[EVENT_FEATURES.index("outcome_collapse")] == 1 and v[EVENT_FEATURES.index("asked")] == 0
-    v = event_vector({"distance_to_target": 0.06, "in_zone": False, "final_x": 0.1})
-    assert v[EVENT_FEATURES.index("distance_to_target")] == pytest.approx(0.5)
+    assert v.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0] and v[slot("asked")] == 1
+    v = event_vector({"outcome": "collapse", "any_fell": True, "placed_on_top": False, "goal": "placed_on_top", "failure": "any_fell"})
+    assert v[slot("goal")] == 0 and v[slot("failure")] == 1 and v[slot("asked")] == 0
+    v = event_vector({"distance_to_target": 0.06, "in_zone": False, "final_x": 0.1, "goal": "in_zone", "distance_to_goal": 0.06})
+    assert v[slot("distance_to_goal")] == pytest.approx(0.5) and v[slot("goal")] == 0
+    assert event_vector({"distance_to_goal": 10.0})[slot("distance_to_goal")] == 3.0, "distances are clipped"
+    with pytest.raises(ValueError, match="unknown event encoding 'slots'; valid: roles, task-slots"):
+        event_vector({}, "slots")
+
+
+def test_the_task_slot_encoding_keeps_each_task_s_own_event_next_to_asked():
+    names = EVENT_ENCODINGS["task-slots"]
+    v = event_vector({"any_fell": True, "asked": "any_fell", "fallen": ["cube1"], "max_displacement": 2.0}, "task-slots")
+    assert v[names.index("asked")] == 1 and v[names.index("any_fell")] == 1
+    v = event_vector({"outcome": "collapse", "any_fell": True}, "task-slots")
+    assert v[names.index("outcome_collapse")] == 1 and v[names.index("asked")] == 0
+    v = event_vector({"distance_to_target": 0.06, "in_zone": False, "final_x": 0.1}, "task-slots")
+    assert v[names.index("distance_to_target")] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("task", ["TowerStability", "TowerBuild", "BlockRemoval", "RollOff", "Catch", "Push"])
+def test_every_task_names_the_roles_of_its_simulated_events(task):
+    from envs import task_spec
+
+    spec = task_spec(task)
+    env = spec.env_class(scene=SceneConfig(render_images=False))
+    scene = env.interpret(env.propose_scene(seed=1))
+    _, _, events = env.outcome(scene, 0)
+    role = "asked" if spec.is_yes_no else "goal"
+    assert events[role] in events and isinstance(events[events[role]], bool), f"{task} names its {role} event"
+    v = event_vector(events)
+    assert v[EVENT_FEATURES.index(role)] == float(events[events[role]])
+    if "failure" in events:
+        assert v[EVENT_FEATURES.index("failure")] == float(events[events["failure"]])
+    if task == "Push":
+        assert events["distance_to_goal"] == events["distance_to_target"] and events["in_zone"] == (events["distance_to_goal"] == 0)
+    if task == "Catch":
+        assert events["distance_to_goal"] == abs(events["offset"])
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +70,7 @@ def test_hybrid_oracle_imagines_the_outcome_of_every_answer(oracle_hybrid):
     obs, info = env.reset(seed=0)
     batch = {"image": obs["image"][None], "prompt": (obs["prompt"],)}
     inputs = oracle_hybrid.prepare(batch, {"scene": [info["scene"]]})
-    assert inputs["events"].shape == (1, 2, len(EVENT_FEATURES))
+    assert inputs["events"].shape == (1, 2, len(EVENT_FEATURES)) and oracle_hybrid.event_encoding == "roles"
     assert torch.equal(inputs["events"][0, 0], inputs["events"][0, 1]), "yes/no answers share one imagined rollout"
     logits, value = oracle_hybrid(inputs)
     assert logits.shape == (1, 2) and value.shape == (1,)
@@ -52,6 +86,16 @@ def test_hybrid_trains_only_its_decision_network(oracle_hybrid, tmp_path):
     train_ppo(oracle_hybrid, [env_factory("TowerStability")] * 4, config, RunDir(tmp_path / "h"), seed=0, progress=False)
     assert all(torch.equal(p, frozen[n]) for n, p in oracle_hybrid.named_parameters() if n in frozen)
     assert any(not torch.equal(p, trained[n]) for n, p in oracle_hybrid.named_parameters() if n in trained)
+
+
+def test_the_task_slot_ablation_differs_from_the_hybrid_only_in_its_event_encoding():
+    from agent.hybrid import HybridPolicy
+
+    policy = build_policy(AgentSpec("hybrid-task-slots", "RollOff"))
+    assert policy.event_features == EVENT_ENCODINGS["task-slots"] and policy.with_task("Catch").event_encoding == "task-slots"
+    assert policy.agreement.weight.shape[-1] == len(EVENT_ENCODINGS["task-slots"])
+    with pytest.raises(ValueError, match="unknown event encoding 'x'"):
+        HybridPolicy("RollOff", policy.vlm, policy.grounder, policy.dynamics, event_encoding="x")
 
 
 def test_hybrid_without_dynamics_sees_no_imagined_events():

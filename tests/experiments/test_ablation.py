@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments.ablation import Preset, cells_of, run_ablation
-from experiments.report import CSV_COLUMNS
+from experiments.report import CSV_COLUMNS, summarise
 from experiments.stats import bootstrap_ci, bootstrap_statistic
 
 
@@ -57,6 +57,20 @@ def test_bootstrap_interval_on_known_data():
     assert bootstrap_ci([[1.0, 1.0], [1.0]])[1:] == (1.0, 1.0)
     cells = {("a", "a"): {0: [1.0] * 10, 1: [1.0] * 10}, ("a", "b"): {0: [0.0] * 10, 1: [0.0] * 10}}
     assert bootstrap_statistic([0, 1], cells, lambda m: m[("a", "a")] - m[("a", "b")]) == (1.0, 1.0, 1.0)
+
+
+def test_summary_scopes_separate_yes_no_training_from_action_training():
+    # one agent, two seeds; every outcome is constant so each mean is exact
+    score = {("TowerStability", "TowerStability"): 1.0, ("TowerStability", "RollOff"): 0.8, ("Catch", "Catch"): 0.6, ("Catch", "RollOff"): 0.2, ("Catch", "TowerStability"): 0.4}
+    cells = [
+        {"agent": "a", "seed": seed, "train_task": train, "results": {test: {"successes": [v] * 4} for (tr, test), v in score.items() if tr == train}}
+        for seed in (0, 1) for train in ("TowerStability", "Catch")
+    ]
+    s = summarise(None, cells)["a"]
+    assert s["all"]["within"][0] == pytest.approx(0.8) and s["all"]["cross"][0] == pytest.approx((0.8 + 0.2 + 0.4) / 3)
+    assert s["yes_no"]["within"][0] == pytest.approx(1.0) and s["yes_no"]["cross"][0] == pytest.approx(0.8), "Catch rows are not yes/no training"
+    assert s["yes_no"]["gap"][0] == pytest.approx(0.2)
+    assert s["to_yes_no"]["cross"][0] == pytest.approx((0.8 + 0.2 + 0.4) / 3), "any training task, tested on yes/no tasks"
 
 
 def test_bad_presets_are_refused_naming_the_problem(tmp_path):
