@@ -44,6 +44,7 @@ class AgentSpec:
         grounder: Learned grounder folder (default: the shipped one).
         dynamics: Dynamics model folder (default: the shipped GNN).
         lora_rank: LoRA rank of VLM agents (0: full fine-tuning).
+        lora_targets: Where VLM agents' adapters go: "language" or "all" (also the vision tower).
         vlm_mode: "score" or "generate".
         image_size: Observation size of physground tasks.
     """
@@ -55,6 +56,7 @@ class AgentSpec:
     grounder: str | None = None
     dynamics: str | None = None
     lora_rank: int = 16
+    lora_targets: str = "language"
     vlm_mode: str = "score"
     image_size: int = 128
     extra: dict[str, Any] = field(default_factory=dict)
@@ -68,10 +70,14 @@ class AgentSpec:
             raise ValueError(f"unknown task {self.task!r} for agent {self.agent}; valid: {', '.join(envs.TASKS)}")
         elif self.task not in gym.registry:
             raise ValueError(f"unknown task {self.task!r}: neither a physground task ({', '.join(envs.TASKS)}) nor a registered gymnasium id")
+        if not can_train(self.agent, self.task):
+            raise ValueError(f"{self.agent} trains on one-step tasks only (GRPO samples a group of answers to one scene); {self.task} is multi-step: use vlm-ppo")
         if self.vlm_mode not in ("score", "generate"):
             raise ValueError(f"unknown VLM mode {self.vlm_mode!r}; valid: score, generate")
         if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
             raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
+        if self.lora_targets not in ("language", "all"):
+            raise ValueError(f"unknown LoRA targets {self.lora_targets!r}; valid: language, all")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +85,11 @@ class AgentSpec:
     @property
     def trainer(self) -> str:
         return TRAINER[self.agent]
+
+
+def can_train(agent: str, task: str) -> bool:
+    """Whether ``agent``'s trainer can train on ``task``: GRPO needs one-step episodes."""
+    return TRAINER.get(agent) != "grpo" or not is_physground(task) or envs.task_spec(task).is_one_step
 
 
 def is_physground(task: str) -> bool:
@@ -116,7 +127,7 @@ def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
     if spec.agent.startswith("vlm"):
         from agent.vlm_policy import VLMPolicy
 
-        return VLMPolicy(vlm, semantics.action_names, lora_rank=spec.lora_rank, mode=spec.vlm_mode, parse_answer=semantics.parse_answer)
+        return VLMPolicy(vlm, semantics.action_names, lora_rank=spec.lora_rank, mode=spec.vlm_mode, parse_answer=semantics.parse_answer, lora_targets=spec.lora_targets)
     from agent.hybrid import HybridPolicy
     from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
     from perception.grounder_training import SHIPPED_GROUNDER

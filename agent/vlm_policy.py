@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from agent.policies import ActOutput, Inputs, Policy, log_prob_entropy
-from perception.vlm import VLM
+from perception.vlm import LORA_TARGETS, VLM
 
 
 class VLMPolicy(Policy):
@@ -26,6 +26,8 @@ class VLMPolicy(Policy):
         vlm: The loaded VLM (its model becomes a submodule; LoRA is attached here).
         action_names: The task's answer words.
         lora_rank: LoRA rank; 0 trains every weight of the VLM instead.
+        lora_targets: Where the adapters go: "language" (the language model) or "all" (also the
+            vision tower and the projector); see ``perception.vlm.LORA_TARGETS``.
         mode: "score" or "generate".
         parse_answer: Text -> action index or None (required for "generate").
         max_new_tokens: Longest generated answer.
@@ -33,15 +35,17 @@ class VLMPolicy(Policy):
 
     def __init__(
         self, vlm: VLM, action_names: tuple[str, ...], lora_rank: int = 16, mode: str = "score",
-        parse_answer: Callable[[str], int | None] | None = None, max_new_tokens: int = 8,
+        parse_answer: Callable[[str], int | None] | None = None, max_new_tokens: int = 8, lora_targets: str = "language",
     ) -> None:
         super().__init__()
         if mode not in ("score", "generate"):
             raise ValueError(f"VLM policy mode must be 'score' or 'generate', got {mode!r}")
         if mode == "generate" and parse_answer is None:
             raise ValueError("generate mode needs the task's parse_answer")
+        if lora_targets not in LORA_TARGETS:
+            raise ValueError(f"unknown LoRA targets {lora_targets!r}; valid: {', '.join(LORA_TARGETS)}")
         if lora_rank:
-            vlm.attach_lora(rank=lora_rank)
+            vlm.attach_lora(rank=lora_rank, target_modules=LORA_TARGETS[lora_targets])
         else:
             for p in vlm.model.parameters():
                 p.requires_grad_(True)

@@ -42,6 +42,11 @@ class TaskSpec:
         """True for one-step yes/no questions."""
         return issubclass(self.env_class, YesNoTaskEnv)
 
+    @property
+    def is_one_step(self) -> bool:
+        """True when the default configuration ends an episode after one answer."""
+        return self.env_class.one_step
+
 
 def _spec(env_class: type[PhysicsTaskEnv], max_episode_steps: int) -> TaskSpec:
     return TaskSpec(env_class.task_name, f"physground/{env_class.task_name}-v0", env_class, max_episode_steps)

@@ -177,6 +177,8 @@ class PhysicsTaskEnv(gym.Env):
     task_name: ClassVar[str] = ""
     config_class: ClassVar[type[TaskConfig]] = TaskConfig
     sim_seconds_default: ClassVar[float] = 3.0
+    one_step: ClassVar[bool] = True
+    """The default configuration ends an episode after one answer."""
 
     def __init__(self, config: TaskConfig | dict[str, Any] | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         self.config = build_config(self.config_class, config, overrides)

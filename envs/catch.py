@@ -119,6 +119,7 @@ class CatchEnv(PhysicsTaskEnv):
     """
 
     task_name: ClassVar[str] = "Catch"
+    one_step: ClassVar[bool] = False
     config_class: ClassVar[type[TaskConfig]] = CatchConfig
 
     def _make_action_names(self) -> tuple[str, ...]:

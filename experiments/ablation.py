@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -120,11 +120,13 @@ class Cell:
 
 def cells_of(preset: Preset) -> list[Cell]:
     """The grid, seed by seed (an interrupted ablation holds whole seeds first); zero-shot agents
-    once per seed."""
+    once per seed; no cell for a trainer that cannot train on the task (GRPO on multi-step tasks)."""
+    from agent.factory import can_train
+
     out = []
     for seed in preset.seeds:
         for agent in preset.agents:
-            tasks = (NO_TRAINING,) if agent == "vlm-zero-shot" else preset.train_tasks
+            tasks = (NO_TRAINING,) if agent == "vlm-zero-shot" else [t for t in preset.train_tasks if can_train(agent, t)]
             out += [Cell(agent, task, seed) for task in tasks]
     return out
 
@@ -142,7 +144,7 @@ def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
     train_task = preset.train_tasks[0] if cell.train_task == NO_TRAINING else cell.train_task
     args = argparse.Namespace(
         agent=cell.agent, task=train_task, steps=preset.steps.get(cell.agent, 0), seed=cell.seed, out=str(folder), resume=False,
-        num_envs=preset.num_envs, lr=None, lora_rank=16, vlm_mode="score", vlm=preset.vlm, async_envs=False,
+        num_envs=preset.num_envs, lr=None, lora_rank=16, lora_targets="language", vlm_mode="score", vlm=preset.vlm, async_envs=False,
         accelerator=preset.accelerator, image_size=preset.image_size,
     )
     from agent.run import RunDir
@@ -212,6 +214,7 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
     atomic_write_text(manifest, json.dumps(asdict(preset), indent=2))
     todo = [c for c in cells_of(preset) if not (out_path / "cells" / c.name / "cell.json").exists() and (not only_agents or c.agent in only_agents)]
     started = time.time()
+    failed: list[str] = []
     if launcher == "slurm":
         _run_on_slurm(preset, todo, out)
     elif workers > 1 and len(todo) > 1:
@@ -219,16 +222,23 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
         # close, so a long-lived worker would grow cell after cell.
         # Cells go round the GPUs in turn when there are several (one CUDA device per cell process).
         gpus = gpus_for_cells(len(todo), visible_gpus() if preset.accelerator == "cuda" else [])
-        jobs = [(preset, c, out, gpu) for c, gpu in zip(todo, gpus)]
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
-            for _ in tqdm(pool.map(_run_cell_job, jobs), total=len(todo), disable=not progress, unit="cell"):
-                pass
+            futures = {pool.submit(_run_cell_job, (preset, c, out, gpu)): c for c, gpu in zip(todo, gpus)}
+            for future in tqdm(as_completed(futures), total=len(todo), disable=not progress, unit="cell"):
+                if future.exception() is not None:  # the other cells go on; reported below
+                    failed.append(f"{futures[future].name} ({type(future.exception()).__name__}: {future.exception()})")
     else:
         for cell in tqdm(todo, disable=not progress, unit="cell"):
-            run_cell(preset, cell, out)
+            try:
+                run_cell(preset, cell, out)
+            except Exception as exc:  # noqa: BLE001 - one failed cell must not lose the others
+                failed.append(f"{cell.name} ({type(exc).__name__}: {exc})")
     from experiments.report import write_reports
 
-    return write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo))
+    summary = write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo) - len(failed))
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(todo)} cells failed, the reports cover the finished ones; rerun with --resume: " + "; ".join(failed))
+    return summary
 
 
 def _run_on_slurm(preset: Preset, cells: list[Cell], out: str) -> None:

@@ -495,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--lora-rank", type=int, default=16)
+    p.add_argument("--lora-targets", default="language", help="where VLM agents' LoRA adapters go: language (default) or all (also the vision tower and projector)")
     p.add_argument("--vlm-mode", choices=("score", "generate"), default="score")
     p.add_argument("--vlm", default=None, help="VLM checkpoint (default: the shipped tiny VLM)")
     p.add_argument("--async-envs", action="store_true", help="AsyncVectorEnv (exact resume needs the default sync envs)")

@@ -24,6 +24,12 @@ ImageLike = np.ndarray | Image.Image
 
 DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 """LoRA goes on the language model's attention and MLP projections (the vision tower stays)."""
+LORA_TARGETS = {
+    "language": DEFAULT_LORA_TARGETS,
+    "all": r".*(language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|vision_tower.*\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)|multi_modal_projector\.linear_\d)",
+}
+"""Where LoRA adapters go, by name: the language model only, or also the vision tower's attention
+and MLP projections and the multimodal projector (CLIP/SigLIP-style module names)."""
 
 
 def to_pil(image: ImageLike) -> Image.Image:

@@ -5,7 +5,7 @@
 #   bash docs/runs/full-ablation-gpu.sh collect        # stop it if still running, write reports, tar to $OUT
 # Needs `.whl` and `.gl` carried (../shared/device/README.md). Output: /tmp/full (results/full when committed).
 # To finish a partial run (e.g. the missing vlm-grpo cells of results/full):
-#   FROM=results/full AGENTS=vlm-grpo WORKERS=9 bash docs/runs/full-ablation-gpu.sh start 540
+#   FROM=results/full AGENTS=hybrid,hybrid-oracle WORKERS=36 bash docs/runs/full-ablation-gpu.sh start 540
 set -u
 OUTDIR=/tmp/full
 WORKERS=${WORKERS:-48}
@@ -14,9 +14,9 @@ setup() {
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 }
 export PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl PYTHONUNBUFFERED=1
-CELLS=$(python3 -c "from experiments.ablation import Preset, cells_of; print(len(cells_of(Preset.load('full'))))" 2>/dev/null)
 progress() {
   local done; done=$(ls $OUTDIR/cells/*/cell.json 2>/dev/null | wc -l)
+  [ -n "${CELLS:-}" ] || CELLS=$(python3 -c "from experiments.ablation import Preset, cells_of; print(len(cells_of(Preset.load('full'))))")
   echo "$(date +%T) finished cells: $done/$CELLS; load: $(cut -d' ' -f1 /proc/loadavg); $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader | tr '\n' ' ')"
 }
 wait_for() {

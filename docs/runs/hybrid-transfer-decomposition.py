@@ -25,7 +25,6 @@ import torch
 
 from agent.evaluation import _stack_observations, load_agent, policy_for_task
 from agent.factory import env_factory
-from agent.hybrid import EVENT_FEATURES
 
 spec, policy = load_agent(sys.argv[1])
 for task in ("RollOff", "TowerStability"):
@@ -38,7 +37,7 @@ for task in ("RollOff", "TowerStability"):
         with torch.no_grad():
             scorer, agreement = (t[0] for t in pol.logit_terms(inputs))
         yes, no = pol.action_names.index("yes"), pol.action_names.index("no")
-        asked = float(inputs["events"][0, 0, EVENT_FEATURES.index("asked")])
+        asked = float(inputs["events"][0, 0, pol.event_features.index("asked")])
         rows.append((asked, float(scorer[yes] - scorer[no]), float(agreement[yes] - agreement[no]), info["label"] == env.unwrapped.YES))
     r = np.array(rows)
     for asked in (0, 1):
@@ -49,4 +48,4 @@ with torch.no_grad():
     answers = policy.answer_norm(policy.answer_embeddings)
     yes, no = policy.action_names.index("yes"), policy.action_names.index("no")
     weight = (answers[yes] - answers[no]) @ policy.agreement.weight[0]
-print("agreement weight yes - no per event:", {k: round(float(v), 2) for k, v in zip(EVENT_FEATURES, weight)})
+print("agreement weight yes - no per event:", {k: round(float(v), 2) for k, v in zip(policy.event_features, weight)})

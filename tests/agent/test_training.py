@@ -117,6 +117,18 @@ def test_bad_ppo_settings_name_the_field():
         AgentSpec("vlm-ppo", "Jenga")
 
 
+def test_lora_targets_choose_whether_the_vision_tower_gets_adapters(llava_dir):
+    def adapted(targets: str) -> set[str]:
+        policy = build_policy(AgentSpec("vlm-ppo", "TowerStability", vlm=str(llava_dir), lora_rank=4, lora_targets=targets))
+        names = [n for n, p in policy.named_parameters() if p.requires_grad and "lora_" in n]
+        return {part for n in names for part in ("vision_tower", "multi_modal_projector", "language_model") if part in n}
+
+    assert adapted("language") == {"language_model"}
+    assert adapted("all") == {"vision_tower", "multi_modal_projector", "language_model"}
+    with pytest.raises(ValueError, match="unknown LoRA targets 'eyes'; valid: language, all"):
+        AgentSpec("vlm-ppo", "TowerStability", lora_targets="eyes")
+
+
 def test_vlm_ppo_trains_lora_only_and_resumes_exactly_on_a_physground_task(tmp_path, llava_dir):
     spec = AgentSpec("vlm-ppo", "TowerStability", vlm=str(llava_dir), lora_rank=4)
     config = PPOConfig(total_steps=2 * 2 * 4, num_envs=2, num_steps=4, num_minibatches=2, update_epochs=1, lr=1e-2, checkpoint_every=1, gamma=0.99, gae_lambda=0.95)

@@ -126,3 +126,40 @@ def test_only_agents_runs_a_part_of_the_grid_and_refuses_unknown_agents(tmp_path
     assert set(summary["agents"]) == {"vlm-zero-shot"}
     with pytest.raises(ValueError, match=r"--agents: 'vlm-grpo' is not an agent of preset 'micro'"):
         run_ablation(preset, str(out), resume=True, progress=False, only_agents=("vlm-grpo",))
+
+
+def test_the_grid_has_no_grpo_cell_for_a_multi_step_task_and_train_agent_refuses_one():
+    from agent.factory import AgentSpec
+
+    cells = cells_of(Preset.load("full"))
+    assert not [c for c in cells if c.agent == "vlm-grpo" and c.train_task == "Catch"]
+    assert {c.train_task for c in cells if c.agent == "vlm-grpo"} == {"TowerStability", "TowerBuild", "BlockRemoval", "RollOff", "Push"}
+    assert {c.train_task for c in cells if c.agent == "vlm-ppo"} >= {"Catch"}
+    with pytest.raises(ValueError, match="vlm-grpo trains on one-step tasks only .* Catch is multi-step: use vlm-ppo"):
+        AgentSpec("vlm-grpo", "Catch")
+
+
+def test_a_failing_cell_does_not_stop_the_others_and_is_named(micro, tmp_path, monkeypatch):
+    import shutil
+
+    import experiments.ablation as ablation
+
+    preset, out, _ = micro
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "transfer.csv").unlink()
+    lost = sorted(copy.glob("cells/*/cell.json"))[:2]
+    for p in lost:
+        p.unlink()
+
+    def fail_first(preset, cell, out):  # noqa: ANN001, ANN202
+        if cell.name == lost[0].parent.name:
+            raise ValueError("simulated failure")
+        return real(preset, cell, out)
+
+    real = ablation.run_cell
+    monkeypatch.setattr(ablation, "run_cell", fail_first)
+    with pytest.raises(RuntimeError, match=rf"1 of 2 cells failed.*{lost[0].parent.name} \(ValueError: simulated failure\)"):
+        run_ablation(preset, str(copy), resume=True, progress=False)
+    assert lost[1].exists(), "the other cell ran"
+    assert (copy / "transfer.csv").exists(), "the reports cover the finished cells"
