@@ -1,21 +1,36 @@
-"""Why a hybrid trained on one yes/no task fails on another: its two logit terms, on 60 episodes each.
+"""Why a hybrid trained on one yes/no task does or does not answer another: its two logit terms, on
+60 episodes each, and the bilinear answer x event weight per event slot.
 
-    physground train-agent --agent hybrid-oracle --task RollOff --seed 0 --out /tmp/ro-oracle   # 68 s, 2-core CPU
-    MUJOCO_GL=egl python docs/runs/hybrid-transfer-decomposition.py /tmp/ro-oracle
+    physground train-agent --agent hybrid-task-slots --task RollOff --seed 0 --out /tmp/ro-slots   # 111 s, 2-core CPU
+    physground train-agent --agent hybrid-oracle --task RollOff --seed 0 --out /tmp/ro-oracle      # 2.5 min
+    MUJOCO_GL=egl python docs/runs/hybrid-transfer-decomposition.py /tmp/ro-slots
 
-Measured 2026-11-26 (2-core CPU), trained on RollOff (97.8 % running success):
+Measured 2026-11-26 (2-core CPU). hybrid-task-slots (the first event encoding: the tasks' own event
+keys next to "asked"), trained on RollOff (95.2 % running success):
 
-    RollOff         asked 0: scorer yes-no -7.01, agreement yes-no  0.00 (truth yes 0.00)
-    RollOff         asked 1: scorer yes-no -6.12, agreement yes-no 11.83 (truth yes 0.94)
-    TowerStability  asked 0: scorer yes-no -7.36, agreement yes-no  0.00 (truth yes 0.03)
-    TowerStability  asked 1: scorer yes-no -7.24, agreement yes-no  5.91 (truth yes 0.97)
-    agreement weight yes - no per event: asked 5.91, ball_left_platform 5.91, every other 0.00
+    RollOff         asked 0: scorer yes-no -6.00, agreement yes-no  0.00 (truth yes 0.00)
+    RollOff         asked 1: scorer yes-no -4.51, agreement yes-no 10.83 (truth yes 0.97)
+    TowerStability  asked 0: scorer yes-no -6.57, agreement yes-no  0.00 (truth yes 0.09)
+    TowerStability  asked 1: scorer yes-no -6.39, agreement yes-no  5.41 (truth yes 0.96)
+    agreement weight yes - no per event: asked 5.41, ball_left_platform 5.41, every other 0.00
 
 On RollOff the generic "asked" slot and the task's own "ball_left_platform" slot are always equal,
-so PPO splits the bilinear weight between them; the MLP scorer adds a constant -7 towards "no". On
-TowerStability only "asked" fires (its own slot is "any_fell"), 5.91 < 7.24, and the agent always
-answers "no": 50 %. The imagined physics is right; the decision layer learned a redundant,
-task-specific encoding of it.
+so PPO splits the bilinear weight between them; the MLP scorer adds about -6 towards "no". On
+TowerStability only "asked" fires (its own slot is "any_fell"), 5.41 < 6.39, and the agent answers
+"no": 50 %. (The same measurement on the previous session's hybrid-oracle, the same encoding: 5.91
+on each slot, scorer -7.)
+
+hybrid-oracle with the role encoding (every slot a role that each task names), trained the same way
+(97.8 % running success):
+
+    RollOff         asked 0: scorer yes-no -6.33, agreement yes-no 0.00 (truth yes 0.00)
+    RollOff         asked 1: scorer yes-no -4.42, agreement yes-no 9.71 (truth yes 0.94)
+    TowerStability  asked 0: scorer yes-no -6.36, agreement yes-no 0.00 (truth yes 0.03)
+    TowerStability  asked 1: scorer yes-no -6.21, agreement yes-no 9.71 (truth yes 0.97)
+    agreement weight yes - no per event: asked 9.71, goal 0, failure 0, distance_to_goal 0, not_imagined 0
+
+The whole weight sits on "asked", which fires on TowerStability as on RollOff: 9.71 > 6.21, and the
+agent answers "yes" exactly when the fall is imagined (97 % on TowerStability in the full ablation).
 """
 
 import sys
