@@ -111,8 +111,12 @@ def heatmap(preset: Any, cells: list[dict[str, Any]], path: Path) -> None:
 
     agents = list(dict.fromkeys(c["agent"] for c in cells))
     tests = list(preset.test_tasks)
-    fig, axes = plt.subplots(1, len(agents), figsize=(3.2 * len(agents) + 1, 3.2), squeeze=False)
-    for ax, agent in zip(axes[0], agents):
+    cols = min(4, len(agents))  # at most four panels per row, so eight agents stay readable
+    rows = -(-len(agents) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(agents):]:
+        ax.axis("off")
+    for ax, agent in zip(axes.flat, agents):
         trains = list(dict.fromkeys(c["train_task"] for c in cells if c["agent"] == agent))
         grid = np.full((len(trains), len(tests)), np.nan)
         for i, tr in enumerate(trains):
