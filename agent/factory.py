@@ -24,12 +24,14 @@ import gymnasium as gym
 
 import envs
 from agent.policies import MLPPolicy, Policy
+from perception.vlm import LORA_TARGETS
 
-AGENTS = ("vlm-zero-shot", "vlm-ppo", "vlm-grpo", "vlm-sft", "hybrid", "hybrid-no-dynamics", "hybrid-oracle", "hybrid-task-slots", "mlp")
 TRAINER = {
     "vlm-zero-shot": "none", "vlm-ppo": "ppo", "vlm-grpo": "grpo", "vlm-sft": "sft",
     "hybrid": "ppo", "hybrid-no-dynamics": "ppo", "hybrid-oracle": "ppo", "hybrid-task-slots": "ppo", "mlp": "ppo",
 }
+"""Each agent's trainer; its keys are the agents."""
+AGENTS = tuple(TRAINER)
 
 
 @dataclass
@@ -76,8 +78,8 @@ class AgentSpec:
             raise ValueError(f"unknown VLM mode {self.vlm_mode!r}; valid: score, generate")
         if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
             raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
-        if self.lora_targets not in ("language", "all"):
-            raise ValueError(f"unknown LoRA targets {self.lora_targets!r}; valid: language, all")
+        if self.lora_targets not in LORA_TARGETS:
+            raise ValueError(f"unknown LoRA targets {self.lora_targets!r}; valid: {', '.join(LORA_TARGETS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

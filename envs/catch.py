@@ -153,15 +153,16 @@ class CatchEnv(PhysicsTaskEnv):
         )
         on_table = bool(ball[2] < BALL_RADIUS * 1.2 and not inside)
         out_of_arena = bool(abs(ball[0]) > self.config.arena_half_width + 0.15)
+        offset = float(ball[0] - basket[0])
         return {
             "caught": inside,
             "missed": on_table or out_of_arena,
             "ball_x": float(ball[0]),
             "basket_x": float(basket[0]),
-            "offset": float(ball[0] - basket[0]),
+            "offset": offset,
             "goal": "caught",
             "failure": "missed",
-            "distance_to_goal": float(abs(ball[0] - basket[0])),
+            "distance_to_goal": abs(offset),
         }
 
     # -- episode ------------------------------------------------------------------------------

@@ -226,19 +226,24 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
             futures = {pool.submit(_run_cell_job, (preset, c, out, gpu)): c for c, gpu in zip(todo, gpus)}
             for future in tqdm(as_completed(futures), total=len(todo), disable=not progress, unit="cell"):
                 if future.exception() is not None:  # the other cells go on; reported below
-                    failed.append(f"{futures[future].name} ({type(future.exception()).__name__}: {future.exception()})")
+                    failed.append(_failure(futures[future], future.exception()))
     else:
         for cell in tqdm(todo, disable=not progress, unit="cell"):
             try:
                 run_cell(preset, cell, out)
             except Exception as exc:  # noqa: BLE001 - one failed cell must not lose the others
-                failed.append(f"{cell.name} ({type(exc).__name__}: {exc})")
+                failed.append(_failure(cell, exc))
     from experiments.report import write_reports
 
     summary = write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo) - len(failed))
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(todo)} cells failed, the reports cover the finished ones; rerun with --resume: " + "; ".join(failed))
     return summary
+
+
+def _failure(cell: Cell, exc: BaseException) -> str:
+    """How a failed cell is named in the ablation's closing error."""
+    return f"{cell.name} ({type(exc).__name__}: {exc})"
 
 
 def _run_on_slurm(preset: Preset, cells: list[Cell], out: str) -> None:
