@@ -2,8 +2,9 @@
 
 Errors on held-out play trajectories (one step, and rollouts of 0.5 s and 2 s, in block sizes),
 and event accuracy read from imagined rollouts with each task's symbolic ``events``: does the
-tower fall (towers of 2-4 blocks as in training, and of 5-6 blocks, never seen), does the ball
-leave the platform, where does the caught ball land (within one basket width). Baselines in the
+tower fall (towers of 2-4, 5-6 and 7 blocks; which sizes a model saw in training is in its card),
+does it fall after a block is removed (3-4 and 5-6 blocks: BlockRemoval asks about 3-6), does the
+ball leave the platform, where does the caught ball land (within one basket width). Baselines in the
 same table: constant velocity, an MLP without message passing, and the symbolic stability check.
 """
 
@@ -71,9 +72,11 @@ def event_suites(n: int, seed: int) -> dict[str, tuple[Any, list[Any]]]:
     quiet = SceneConfig(render_images=False)
     suites: dict[str, tuple[Any, list[Any]]] = {}
     for name, env in (
-        ("tower falls, 2-4 blocks (seen sizes)", TowerStabilityEnv(scene=quiet, min_blocks=2, max_blocks=4)),
-        ("tower falls, 5-6 blocks (larger)", TowerStabilityEnv(scene=quiet, min_blocks=5, max_blocks=6)),
-        ("tower falls after a block is removed", BlockRemovalEnv(scene=quiet, max_blocks=4)),
+        ("tower falls, 2-4 blocks", TowerStabilityEnv(scene=quiet, min_blocks=2, max_blocks=4)),
+        ("tower falls, 5-6 blocks", TowerStabilityEnv(scene=quiet, min_blocks=5, max_blocks=6)),
+        ("tower falls, 7 blocks", TowerStabilityEnv(scene=quiet, min_blocks=7, max_blocks=7)),
+        ("tower falls after a block is removed, 3-4 blocks", BlockRemovalEnv(scene=quiet, max_blocks=4)),
+        ("tower falls after a block is removed, 5-6 blocks", BlockRemovalEnv(scene=quiet, min_blocks=5, max_blocks=6)),
         ("ball leaves the platform", RollOffEnv(scene=quiet)),
     ):
         cases = []

@@ -3,7 +3,8 @@ exact simulator scenes: imagined vs simulated fall, per tower height.
 
     MUJOCO_GL=egl python docs/runs/blockremoval-imagination-errors.py     # 2-core CPU, about 2 min
 
-Measured 2026-11-26 (2-core CPU, shipped GNN, the 200 evaluation episodes of `physground ceiling`):
+Measured 2026-11-26 (2-core CPU, the 200 evaluation episodes of `physground ceiling`), round-3 GNN
+(towers of at most 4 blocks in its play):
 
     accuracy 0.875 of 200
     imagined fall, truth stands: 21   imagined stands, truth falls: 4
@@ -11,10 +12,20 @@ Measured 2026-11-26 (2-core CPU, shipped GNN, the 200 evaluation episodes of `ph
     true max displacement where a fall was missed: 0.51-1.03 (threshold 0.5); imagined: 0.08-0.14
     blocks 3: 81 episodes, 97.5 %   blocks 4: 59, 89.8 %   blocks 5: 37, 67.6 %   blocks 6: 23, 78.3 %
 
-The errors are almost all imagined collapses of towers that stand: after the removal the blocks
-above the gap drop one block size and settle, and the GNN's rollout of that drop destabilises tall
-towers (5-6 blocks). The four missed falls are near the 0.5-block threshold. A dynamics model
-trained on more removal drops of tall towers is what would lift the ceiling (87.5 %).
+The errors were almost all imagined collapses of towers that stand: after the removal the blocks
+above the gap drop one block size and settle, and the GNN's rollout of that drop destabilised tall
+towers (5-6 blocks). The four missed falls are near the 0.5-block threshold.
+
+Round-4 GNN (towers of up to 6 blocks in play; shipped since, `docs/runs/dynamics-selection.md`):
+
+    accuracy 0.895 of 200
+    imagined fall, truth stands: 15   imagined stands, truth falls: 6
+    true max displacement where a fall was imagined: 0.00-0.10; imagined: 1.16-3.27
+    true max displacement where a fall was missed: 0.51-0.96; imagined: 0.08-0.15
+    blocks 3: 81 episodes, 91.4 %   blocks 4: 59, 88.1 %   blocks 5: 37, 86.5 %   blocks 6: 23, 91.3 %
+
+Tall towers improved (5 blocks 68 -> 86 %, 6 blocks 78 -> 91 %), 3-block towers lost 6 points: the
+imagined drop still topples some towers that stand, now at every height.
 """
 
 import numpy as np

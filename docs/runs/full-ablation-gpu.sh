@@ -6,6 +6,8 @@
 # Needs `.whl` and `.gl` carried (../shared/device/README.md). Output: /tmp/full (results/full when committed).
 # To finish a partial run (e.g. the missing vlm-grpo cells of results/full):
 #   FROM=results/full AGENTS=hybrid,hybrid-oracle WORKERS=36 bash docs/runs/full-ablation-gpu.sh start 540
+# To recompute some agents' cells of a finished run (e.g. after retraining the dynamics model), add
+# RERUN=1: the cells of the agents in AGENTS are removed from the copy of FROM before resuming.
 set -u
 OUTDIR=/tmp/full
 WORKERS=${WORKERS:-48}
@@ -27,7 +29,10 @@ wait_for() {
 case "$1" in
   start)
     setup; nproc; nvidia-smi -L
-    if [ -n "${FROM:-}" ] && [ ! -e $OUTDIR ]; then cp -r "$FROM" $OUTDIR; fi
+    if [ -n "${FROM:-}" ] && [ ! -e $OUTDIR ]; then
+      cp -r "$FROM" $OUTDIR
+      if [ -n "${RERUN:-}" ]; then for a in ${AGENTS//,/ }; do rm -rf $OUTDIR/cells/"$a"__*; done; fi
+    fi
     setsid nohup python3 -m experiments.cli ablate --preset full --out $OUTDIR --workers "$WORKERS" --resume ${AGENTS:+--agents "$AGENTS"} > /tmp/full.log 2>&1 &
     echo $! > /tmp/full.pid
     wait_for "${2:-540}" ;;
