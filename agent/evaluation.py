@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 import envs
-from agent.factory import AgentSpec, build_policy, env_factory
+from agent.factory import AgentSpec, build_policy, check_weight_digests, env_factory
 from agent.policies import Policy
 from agent.ppo import _stack_observations
 from agent.run import RunDir, seed_everything
@@ -23,6 +23,7 @@ def load_agent(run_dir: str | Path) -> tuple[AgentSpec, Policy]:
     run = RunDir(run_dir)
     config = run.read_config()
     spec = AgentSpec(**config["agent"])
+    check_weight_digests(spec, config.get("weights_sha256", {}), str(run_dir))  # runs before digests were recorded: none
     seed_everything(spec.seed)  # parts not in the checkpoint (frozen or untrained) start the same way
     policy = build_policy(spec)
     if spec.trainer != "none":

@@ -18,12 +18,14 @@ mlp                    PPO         an MLP on vector observations (any gymnasium 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import gymnasium as gym
 
 import envs
 from agent.policies import MLPPolicy, Policy
+from envs.files import weights_digest
 from perception.vlm import LORA_TARGETS
 
 TRAINER = {
@@ -89,6 +91,45 @@ class AgentSpec:
         return TRAINER[self.agent]
 
 
+def component_folders(spec: AgentSpec) -> dict[str, Path]:
+    """The checkpoint folders ``spec``'s policy loads: ``vlm`` (every agent but mlp), ``grounder``
+    (hybrid agents with the learned grounder), ``dynamics`` (hybrid agents that imagine)."""
+    if spec.agent == "mlp":
+        return {}
+    from dynamics.checkpoint import SHIPPED_GNN
+    from perception.grounder_training import SHIPPED_GROUNDER
+    from perception.tiny_vlm import SHIPPED_CHECKPOINT
+
+    out = {"vlm": Path(spec.vlm or SHIPPED_CHECKPOINT)}
+    if spec.agent.startswith("hybrid"):
+        if spec.agent != "hybrid-oracle":
+            out["grounder"] = Path(spec.grounder or SHIPPED_GROUNDER)
+        if spec.agent != "hybrid-no-dynamics":
+            out["dynamics"] = Path(spec.dynamics or SHIPPED_GNN)
+    return out
+
+
+def weight_digests(spec: AgentSpec) -> dict[str, str]:
+    """SHA-256 of the weights of every component ``spec`` loads (``component_folders``), for the
+    run's config: a run says which models it used even where the config names the shipped default."""
+    return {name: weights_digest(folder) for name, folder in component_folders(spec).items()}
+
+
+def check_weight_digests(spec: AgentSpec, recorded: dict[str, str], run: str) -> None:
+    """Refuse to rebuild a run's policy from components other than those it was trained with.
+
+    Raises:
+        ValueError: A component whose weights changed since (e.g. a retrained shipped model),
+            naming it and both digests.
+    """
+    for name, digest in weight_digests(spec).items():
+        if name in recorded and recorded[name] != digest:
+            raise ValueError(
+                f"run {run!r} was trained with {name} weights {recorded[name][:12]}..., but {str(component_folders(spec)[name])!r} "
+                f"now holds {digest[:12]}...: evaluate it with the checkpoint it was trained with"
+            )
+
+
 def can_train(agent: str, task: str) -> bool:
     """Whether ``agent``'s trainer can train on ``task``: GRPO needs one-step episodes."""
     return TRAINER.get(agent) != "grpo" or not is_physground(task) or envs.task_spec(task).is_one_step
@@ -121,22 +162,21 @@ def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
         obs_dim, n = int(space.shape[0]) if len(space.shape) == 1 else int(space.sample().size), int(env.action_space.n)
         env.close()
         return MLPPolicy(obs_dim, n)
-    from perception.tiny_vlm import SHIPPED_CHECKPOINT
     from perception.vlm import VLM
 
-    vlm = VLM.load(spec.vlm or SHIPPED_CHECKPOINT)
+    folders = component_folders(spec)
+    vlm = VLM.load(folders["vlm"])
     semantics = envs.task_spec(task).env_class(scene=envs.SceneConfig(render_images=False))
     if spec.agent.startswith("vlm"):
         from agent.vlm_policy import VLMPolicy
 
         return VLMPolicy(vlm, semantics.action_names, lora_rank=spec.lora_rank, mode=spec.vlm_mode, parse_answer=semantics.parse_answer, lora_targets=spec.lora_targets)
     from agent.hybrid import HybridPolicy
-    from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
-    from perception.grounder_training import SHIPPED_GROUNDER
+    from dynamics.checkpoint import load_dynamics
     from perception.grounders import LearnedGrounder, OracleGrounder
 
-    grounder = OracleGrounder() if spec.agent == "hybrid-oracle" else LearnedGrounder.load(spec.grounder or SHIPPED_GROUNDER, vlm)
-    use_dynamics = spec.agent != "hybrid-no-dynamics"
-    dynamics = load_dynamics(spec.dynamics or SHIPPED_GNN) if use_dynamics else None
+    grounder = LearnedGrounder.load(folders["grounder"], vlm) if "grounder" in folders else OracleGrounder()
+    use_dynamics = "dynamics" in folders
+    dynamics = load_dynamics(folders["dynamics"]) if use_dynamics else None
     encoding = "task-slots" if spec.agent == "hybrid-task-slots" else "roles"
     return HybridPolicy(task, vlm, grounder, dynamics, use_dynamics=use_dynamics, event_encoding=encoding)

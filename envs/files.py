@@ -74,3 +74,25 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` and rename the result onto ``path``."""
     with atomic_path(path) as tmp:
         write(tmp)
+
+
+def weights_digest(folder: str | Path) -> str:
+    """SHA-256 over every ``*.safetensors`` file under ``folder`` (relative names and contents, in
+    sorted order): identifies the weights a run loaded, whatever the folder's cards or configs say.
+
+    Raises:
+        FileNotFoundError: ``folder`` holds no ``.safetensors`` file.
+    """
+    import hashlib
+
+    folder = Path(folder)
+    files = sorted(folder.rglob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no .safetensors weights in {str(folder)!r}")
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(folder).as_posix().encode() + b"\0")
+        with open(f, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.factory import AgentSpec, build_policy, env_factory
+from agent.factory import AgentSpec, build_policy, env_factory, weight_digests
 from agent.grpo import GRPOConfig, train_grpo
 from agent.ppo import PPOConfig, train_ppo
 from agent.run import RunDir, seed_everything
@@ -42,7 +42,7 @@ def train_agent(args: argparse.Namespace) -> dict[str, Any]:
         raise FileNotFoundError(f"--resume: no checkpoint in {str(Path(out) / 'checkpoint')!r}")
     if not args.resume and run.has_checkpoint():
         raise ValueError(f"{out!r} already holds a trained run; pass --resume to continue it or choose another --out")
-    config: dict[str, Any] = {"agent": spec.to_dict(), "trainer": spec.trainer, "steps": steps, "accelerator": args.accelerator}
+    config: dict[str, Any] = {"agent": spec.to_dict(), "trainer": spec.trainer, "steps": steps, "accelerator": args.accelerator, "weights_sha256": weight_digests(spec)}
     if spec.trainer == "ppo":
         ppo = ppo_config(spec, steps, args.num_envs, args.lr, args.async_envs)
         config["ppo"] = dataclasses.asdict(ppo)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 
-from agent.factory import AgentSpec, build_policy, env_factory
+from agent.factory import AgentSpec, build_policy, component_folders, env_factory
 from agent.hybrid import EVENT_ENCODINGS, EVENT_FEATURES, event_vector
 from agent.ppo import PPOConfig, train_ppo
 from agent.run import RunDir
 from agent.sft import expert_examples, train_sft
 from envs import SceneConfig, TowerStabilityEnv
+from envs.files import weights_digest
 from experiments.cli import main
 
 
@@ -138,6 +140,29 @@ def test_eval_agent_evaluates_a_run_on_several_tasks(tmp_path, llava_dir, capsys
     assert set(results) == {"TowerStability", "RollOff"} and results["RollOff"]["episodes"] == 3
     assert 0.0 <= results["TowerStability"]["success_rate"] <= 1.0
     assert "TowerStability" in capsys.readouterr().out
+
+
+def test_a_run_records_its_weights_and_is_not_evaluated_with_changed_ones(tmp_path, llava_dir, capsys):
+    vlm = tmp_path / "vlm"
+    shutil.copytree(llava_dir, vlm)
+    out = tmp_path / "zs"
+    assert main(["train-agent", "--agent", "vlm-zero-shot", "--task", "TowerStability", "--vlm", str(vlm), "--out", str(out), "--image-size", "64"]) == 0
+    recorded = json.loads((out / "config.json").read_text())["weights_sha256"]
+    assert recorded == {"vlm": weights_digest(vlm)}
+    with open(vlm / "model.safetensors", "ab") as f:  # the checkpoint changes after training
+        f.write(b"\0")
+    assert main(["eval-agent", "--run", str(out), "--tasks", "TowerStability", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"was trained with vlm weights {recorded['vlm'][:12]}" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("agent", "components"),
+    [("mlp", set()), ("vlm-ppo", {"vlm"}), ("hybrid", {"vlm", "grounder", "dynamics"}), ("hybrid-oracle", {"vlm", "dynamics"}), ("hybrid-no-dynamics", {"vlm", "grounder"})],
+)
+def test_each_agent_records_the_components_it_loads(agent, components):
+    task = "CartPole-v1" if agent == "mlp" else "TowerStability"
+    assert set(component_folders(AgentSpec(agent, task))) == components
 
 
 def test_train_agent_refuses_to_overwrite_a_run_and_resume_needs_a_checkpoint(tmp_path, capsys):

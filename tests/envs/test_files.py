@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envs.files import atomic_directory, atomic_path, atomic_write_text
+from envs.files import atomic_directory, atomic_path, atomic_write_text, weights_digest
 
 
 def test_a_failed_text_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -40,3 +40,15 @@ def test_a_failed_directory_write_keeps_the_old_folder_and_leaves_no_temporary(t
             raise RuntimeError("interrupted")
     assert (target / "a.txt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
+
+
+def test_the_weights_digest_follows_the_weights_only(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "README.md").write_text("card")
+    first = weights_digest(tmp_path)
+    (tmp_path / "README.md").write_text("a new card")
+    assert weights_digest(tmp_path) == first and len(first) == 64
+    (tmp_path / "model.safetensors").write_bytes(b"weightz")
+    assert weights_digest(tmp_path) != first
+    with pytest.raises(FileNotFoundError, match="no .safetensors weights in"):
+        weights_digest(tmp_path / "empty")
