@@ -16,7 +16,6 @@ skips those. Outputs in the ablation directory:
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -137,16 +136,19 @@ def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
 
     from agent.evaluation import evaluate_run
     from experiments.agents import train_agent
+    from experiments.cli import build_parser
 
     torch.set_num_threads(max(1, int(os.environ.get("PHYSGROUND_THREADS", "1"))))
     folder = Path(out) / "cells" / cell.name
     started = time.time()
     train_task = preset.train_tasks[0] if cell.train_task == NO_TRAINING else cell.train_task
-    args = argparse.Namespace(
-        agent=cell.agent, task=train_task, steps=preset.steps.get(cell.agent, 0), seed=cell.seed, out=str(folder), resume=False,
-        num_envs=preset.num_envs, lr=None, lora_rank=16, lora_targets="language", vlm_mode="score", vlm=preset.vlm, async_envs=False,
-        accelerator=preset.accelerator, image_size=preset.image_size,
-    )
+    # Parsed by the train-agent command itself: its defaults hold for everything a preset leaves open.
+    argv = [
+        "train-agent", "--agent", cell.agent, "--task", train_task, "--steps", str(preset.steps.get(cell.agent, 0)), "--seed", str(cell.seed),
+        "--out", str(folder), "--accelerator", preset.accelerator, "--image-size", str(preset.image_size), "--num-envs", str(preset.num_envs),
+    ]
+    argv += ["--vlm", preset.vlm] if preset.vlm is not None else []
+    args = build_parser().parse_args(argv)
     from agent.run import RunDir
 
     run = RunDir(folder)
