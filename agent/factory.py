@@ -26,7 +26,7 @@ import gymnasium as gym
 import envs
 from agent.policies import MLPPolicy, Policy
 from envs.files import weights_digest
-from perception.vlm import LORA_TARGETS
+from perception.vlm import lora_target_pattern
 
 TRAINER = {
     "vlm-zero-shot": "none", "vlm-ppo": "ppo", "vlm-grpo": "grpo", "vlm-sft": "sft",
@@ -80,8 +80,7 @@ class AgentSpec:
             raise ValueError(f"unknown VLM mode {self.vlm_mode!r}; valid: score, generate")
         if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
             raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
-        if self.lora_targets not in LORA_TARGETS:
-            raise ValueError(f"unknown LoRA targets {self.lora_targets!r}; valid: {', '.join(LORA_TARGETS)}")
+        lora_target_pattern(self.lora_targets)  # raises on an unknown name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,10 +121,13 @@ def check_weight_digests(spec: AgentSpec, recorded: dict[str, str], run: str) ->
         ValueError: A component whose weights changed since (e.g. a retrained shipped model),
             naming it and both digests.
     """
-    for name, digest in weight_digests(spec).items():
-        if name in recorded and recorded[name] != digest:
+    for name, folder in component_folders(spec).items():
+        if name not in recorded:
+            continue
+        digest = weights_digest(folder)
+        if digest != recorded[name]:
             raise ValueError(
-                f"run {run!r} was trained with {name} weights {recorded[name][:12]}..., but {str(component_folders(spec)[name])!r} "
+                f"run {run!r} was trained with {name} weights {recorded[name][:12]}..., but {str(folder)!r} "
                 f"now holds {digest[:12]}...: evaluate it with the checkpoint it was trained with"
             )
 

@@ -60,13 +60,17 @@ DISTANCE_SCALE = 2 * BLOCK_SIZE
 """Distances are given to the network in units of two block sizes, clipped at 3."""
 
 
+def _check_encoding(encoding: str) -> None:
+    if encoding not in EVENT_ENCODINGS:
+        raise ValueError(f"unknown event encoding {encoding!r}; valid: {', '.join(EVENT_ENCODINGS)}")
+
+
 def event_vector(events: dict[str, Any], encoding: str = "roles") -> np.ndarray:
     """One imagined outcome as the event vector of ``encoding`` (zeros where not applicable),
     shape (len(EVENT_ENCODINGS[encoding]),)."""
+    _check_encoding(encoding)
     if encoding == "task-slots":
         return _task_slot_vector(events)
-    if encoding != "roles":
-        raise ValueError(f"unknown event encoding {encoding!r}; valid: {', '.join(EVENT_ENCODINGS)}")
     v = np.zeros(len(EVENT_FEATURES), np.float32)
     for i, role in enumerate(("asked", "goal", "failure")):
         if role in events:
@@ -118,8 +122,7 @@ class HybridPolicy(Policy):
         super().__init__()
         if use_dynamics and dynamics is None:
             raise ValueError("a hybrid agent with imagination needs a dynamics model")
-        if event_encoding not in EVENT_ENCODINGS:
-            raise ValueError(f"unknown event encoding {event_encoding!r}; valid: {', '.join(EVENT_ENCODINGS)}")
+        _check_encoding(event_encoding)
         self.vlm, self.grounder, self.dynamics, self.use_dynamics = vlm, grounder, dynamics, use_dynamics
         self.event_encoding = event_encoding
         for module in (vlm.model, dynamics):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from agent.policies import ActOutput, Inputs, Policy, log_prob_entropy
-from perception.vlm import LORA_TARGETS, VLM
+from perception.vlm import VLM, lora_target_pattern
 
 
 class VLMPolicy(Policy):
@@ -42,10 +42,9 @@ class VLMPolicy(Policy):
             raise ValueError(f"VLM policy mode must be 'score' or 'generate', got {mode!r}")
         if mode == "generate" and parse_answer is None:
             raise ValueError("generate mode needs the task's parse_answer")
-        if lora_targets not in LORA_TARGETS:
-            raise ValueError(f"unknown LoRA targets {lora_targets!r}; valid: {', '.join(LORA_TARGETS)}")
+        targets = lora_target_pattern(lora_targets)
         if lora_rank:
-            vlm.attach_lora(rank=lora_rank, target_modules=LORA_TARGETS[lora_targets])
+            vlm.attach_lora(rank=lora_rank, target_modules=targets)
         else:
             for p in vlm.model.parameters():
                 p.requires_grad_(True)

@@ -4,6 +4,7 @@ so every package can use this)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -83,8 +84,6 @@ def weights_digest(folder: str | Path) -> str:
     Raises:
         FileNotFoundError: ``folder`` holds no ``.safetensors`` file.
     """
-    import hashlib
-
     folder = Path(folder)
     files = sorted(folder.rglob("*.safetensors"))
     if not files:

@@ -46,6 +46,7 @@ def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
     task, tested on the yes/no tasks: an agent trained on an action task never met the words
     "yes" and "no")."""
     yes_no = {n for n, s in envs.TASKS.items() if s.is_yes_no}
+    scopes = {"all": lambda tr, te: True, "yes_no": lambda tr, te: tr in yes_no and te in yes_no, "to_yes_no": lambda tr, te: te in yes_no}
     out: dict[str, Any] = {}
     for agent in dict.fromkeys(c["agent"] for c in cells):
         mine = [c for c in cells if c["agent"] == agent]
@@ -56,7 +57,6 @@ def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
                 outcomes.setdefault((c["train_task"], test), {})[c["seed"]] = r["successes"]
         matrix = {f"{tr} -> {te}": bootstrap_ci([v for _, v in sorted(per.items())]) for (tr, te), per in outcomes.items()}
         entry: dict[str, Any] = {"matrix": matrix}
-        scopes = {"all": lambda tr, te: True, "yes_no": lambda tr, te: tr in yes_no and te in yes_no, "to_yes_no": lambda tr, te: te in yes_no}
         for scope, allowed in scopes.items():
             keep = {k: v for k, v in outcomes.items() if allowed(*k)}
             within = [k for k in keep if k[0] == k[1]]

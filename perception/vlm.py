@@ -32,6 +32,17 @@ LORA_TARGETS = {
 and MLP projections and the multimodal projector (CLIP/SigLIP-style module names)."""
 
 
+def lora_target_pattern(name: str) -> str:
+    """The module pattern of the LoRA targets called ``name`` (a key of ``LORA_TARGETS``).
+
+    Raises:
+        ValueError: An unknown name, listing the valid ones.
+    """
+    if name not in LORA_TARGETS:
+        raise ValueError(f"unknown LoRA targets {name!r}; valid: {', '.join(LORA_TARGETS)}")
+    return LORA_TARGETS[name]
+
+
 def to_pil(image: ImageLike) -> Image.Image:
     """An RGB PIL image from a PIL image or a uint8 array of shape (H, W, 3).
 

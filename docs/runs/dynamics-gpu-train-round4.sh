@@ -7,10 +7,8 @@
 # with towers of up to 6 blocks in play, seeds 0 and 1, and the same with removals twice as often.
 # Selection afterwards on seeds 8000001.. (docs/runs/dynamics-select.py), never the reported range.
 set -euo pipefail
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+. docs/runs/device-setup.sh; device_setup
 set -f  # no globbing from here: the scenario lists below are in brackets
-export PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl PYTHONUNBUFFERED=1
 R=/tmp/result; mkdir -p $R
 MIX='[tower,removal,tower,drop,push,tower,poke,roll,flight]'
 MIXR='[tower,removal,tower,drop,push,tower,removal,poke,roll,flight]'

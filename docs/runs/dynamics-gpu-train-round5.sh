@@ -6,10 +6,8 @@
 # injection damps real motion as well as errors), and 5 message-passing steps (support through a
 # taller stack). Selection afterwards on seeds 8000001.. with docs/runs/dynamics-select.py.
 set -euo pipefail
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+. docs/runs/device-setup.sh; device_setup
 set -f  # no globbing from here: the scenario list below is in brackets
-export PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl PYTHONUNBUFFERED=1
 R=/tmp/result5; mkdir -p $R
 MIX='[tower,removal,tower,drop,push,tower,poke,roll,flight]'
 python3 -c "
@@ -27,5 +25,5 @@ set +f
 tail -n 1 $R/*.log
 tar -C $R -cf $OUT/dynamics-train-round5.tar .
 # then, on the same (warm) machine:
-#   PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl python3 docs/runs/dynamics-select.py $OUT/dynamics-selection-round5.json \
+#   . docs/runs/device-setup.sh; python3 docs/runs/dynamics-select.py $OUT/dynamics-selection-round5.json \
 #     dynamics/checkpoints/gnn /tmp/result5/g6-s2 /tmp/result5/g6-q /tmp/result5/g6-mp5 --device cuda

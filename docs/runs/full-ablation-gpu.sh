@@ -11,11 +11,7 @@
 set -u
 OUTDIR=/tmp/full
 WORKERS=${WORKERS:-48}
-setup() {
-  for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-}
-export PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl PYTHONUNBUFFERED=1
+. docs/runs/device-setup.sh
 progress() {
   local done; done=$(ls $OUTDIR/cells/*/cell.json 2>/dev/null | wc -l)
   [ -n "${CELLS:-}" ] || CELLS=$(python3 -c "from experiments.ablation import Preset, cells_of; print(len(cells_of(Preset.load('full'))))")
@@ -28,7 +24,7 @@ wait_for() {
 }
 case "$1" in
   start)
-    setup; nproc; nvidia-smi -L
+    device_setup || exit 1; nproc; nvidia-smi -L
     if [ -n "${FROM:-}" ] && [ ! -e $OUTDIR ]; then
       cp -r "$FROM" $OUTDIR
       if [ -n "${RERUN:-}" ]; then for a in ${AGENTS//,/ }; do rm -rf $OUTDIR/cells/"$a"__*; done; fi

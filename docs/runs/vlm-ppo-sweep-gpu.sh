@@ -11,7 +11,8 @@
 # Needs `.whl` and `.gl` carried (../shared/device/README.md).
 set -u
 ROOT=/tmp/sweep
-export PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
+. docs/runs/device-setup.sh
+export OMP_NUM_THREADS=4
 declare -A ARGS=([language]="" [all]="--lora-targets all" [full]="--lora-rank 0 --lr 1e-4")
 running() { pgrep -f "experiments.cli (train|eval)-agent" > /dev/null; }
 wait_for() {
@@ -21,8 +22,7 @@ wait_for() {
 }
 case "$1" in
   start)
-    for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    device_setup || exit 1
     mkdir -p $ROOT; gpu=0
     for variant in language all full; do
       for seed in 0 1 2; do
