@@ -86,12 +86,16 @@ def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 
 
 
 @torch.no_grad()
-def imagination_ceiling(task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8) -> dict[str, float | None]:
+def imagination_ceiling(
+    task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8, dynamics: str | None = None
+) -> dict[str, float | None]:
     """What a hybrid agent can reach on a yes/no task: accuracy of the answer read straight from
     its imagination (the asked event of the imagined rollout, no decision network), from the
-    learned grounder's scenes and from the simulator's, on the episodes ``evaluate_policy`` uses;
-    for "will it fall" questions also the symbolic stability check on the same scenes (None
-    otherwise). A scene the task's semantics cannot be applied to counts as answered wrong.
+    learned grounder's scenes and from the simulator's, on the episodes ``evaluate_policy`` uses
+    (or, with another ``seed``, on other episodes: a selection range for choosing a dynamics
+    model); for "will it fall" questions also the symbolic stability check on the same scenes
+    (None otherwise). A scene the task's semantics cannot be applied to counts as answered wrong.
+    ``dynamics`` is a dynamics model folder (default: the shipped GNN).
 
     Raises:
         ValueError: ``task`` has no yes/no question.
@@ -100,7 +104,7 @@ def imagination_ceiling(task: str, episodes: int, image_size: int = 128, seed: i
     from perception.scene_graph import SceneGraph, settle, symbolic_stability
 
     grounders = {"learned grounder": "hybrid", "simulator scenes": "hybrid-oracle"}
-    specs = {name: AgentSpec(agent=agent, task=task, image_size=image_size) for name, agent in grounders.items()}  # checks the task name
+    specs = {name: AgentSpec(agent=agent, task=task, image_size=image_size, dynamics=dynamics) for name, agent in grounders.items()}  # checks the task name
     env = env_factory(task, image_size)()
     if not isinstance(env.unwrapped, YesNoTaskEnv):
         env.close()

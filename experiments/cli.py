@@ -278,18 +278,21 @@ def _cmd_eval_agent(args: argparse.Namespace) -> int:
 def _cmd_ceiling(args: argparse.Namespace) -> int:
     import json
 
-    from agent.evaluation import imagination_ceiling
+    from agent.evaluation import EVAL_SEED, imagination_ceiling
     from envs.benchmark import machine_description
     from envs.files import atomic_write_text
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
-    result = imagination_ceiling(args.task, args.episodes)
+    seed = EVAL_SEED if args.seed is None else args.seed
+    result = imagination_ceiling(args.task, args.episodes, seed=seed, dynamics=args.dynamics)
     pct = lambda v: "n/a" if v is None else f"{v * 100:.1f} %"  # noqa: E731
     print(_table([("answer read from", "accuracy")] + [(k, pct(v)) for k, v in result.items()]))
     if args.out:
         command = _command_line()
-        atomic_write_text(args.out, json.dumps({"command": command, "machine": machine_description(), "task": args.task, "episodes": args.episodes, "accuracy": result}, indent=1))
+        record = {"command": command, "machine": machine_description(), "task": args.task, "episodes": args.episodes, "seed": seed}
+        record |= {"dynamics": args.dynamics, "accuracy": result}
+        atomic_write_text(args.out, json.dumps(record, indent=1))
         print(f"written: {args.out}")
     return 0
 
@@ -511,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ceiling", help="a yes/no task answered straight from the hybrid's imagination and the symbolic check")
     p.add_argument("--task", required=True, help="a yes/no physground task")
-    p.add_argument("--episodes", type=int, default=200, help="evaluation episodes (the seeds eval-agent uses)")
+    p.add_argument("--episodes", type=int, default=200, help="episodes, from --seed on")
+    p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the evaluation seeds eval-agent uses); another range to choose a dynamics model on")
+    p.add_argument("--dynamics", default=None, help="dynamics model folder (default: the shipped GNN)")
     p.add_argument("--out", default=None, help="also write the result as JSON")
     p.set_defaults(handler=_cmd_ceiling)
 

@@ -8,6 +8,9 @@
 #   FROM=results/full AGENTS=hybrid,hybrid-oracle WORKERS=36 bash docs/runs/full-ablation-gpu.sh start 540
 # To recompute some agents' cells of a finished run (e.g. after retraining the dynamics model), add
 # RERUN=1: the cells of the agents in AGENTS are removed from the copy of FROM before resuming.
+# AGENTS may hold groups separated by ';', run one after another (cells of one group finish together;
+# a machine with fewer cores than cells then ends with whole groups done rather than whole seeds missing):
+#   FROM=results/full RERUN=1 AGENTS='hybrid,hybrid-oracle;hybrid-task-slots' WORKERS=36 bash docs/runs/full-ablation-gpu.sh start 540
 set -u
 OUTDIR=/tmp/full
 WORKERS=${WORKERS:-48}
@@ -27,9 +30,15 @@ case "$1" in
     device_setup || exit 1; nproc; nvidia-smi -L
     if [ -n "${FROM:-}" ] && [ ! -e $OUTDIR ]; then
       cp -r "$FROM" $OUTDIR
-      if [ -n "${RERUN:-}" ]; then for a in ${AGENTS//,/ }; do rm -rf $OUTDIR/cells/"$a"__*; done; fi
+      if [ -n "${RERUN:-}" ]; then for a in $(echo "${AGENTS:-}" | tr ',;' '  '); do rm -rf $OUTDIR/cells/"$a"__*; done; fi
     fi
-    setsid nohup python3 -m experiments.cli ablate --preset full --out $OUTDIR --workers "$WORKERS" --resume ${AGENTS:+--agents "$AGENTS"} > /tmp/full.log 2>&1 &
+    ablate="python3 -m experiments.cli ablate --preset full --out $OUTDIR --workers $WORKERS --resume"
+    if [ -n "${AGENTS:-}" ]; then
+      runs=""; IFS=';' read -ra groups <<< "$AGENTS"
+      for g in "${groups[@]}"; do runs="$runs${runs:+; }$ablate --agents $g"; done
+    else runs=$ablate; fi
+    echo "$runs"
+    setsid nohup bash -c "$runs" > /tmp/full.log 2>&1 &
     echo $! > /tmp/full.pid
     wait_for "${2:-540}" ;;
   wait) wait_for "${2:-570}" ;;

@@ -191,25 +191,41 @@ def test_hybrid_survives_a_grounder_that_misses_an_object_the_task_needs():
     assert policy.grounding_failures == 1
 
 
-def test_the_imagination_ceiling_reads_answers_without_a_policy():
+def _symbolic_hits_by_hand(first_seed: int, episodes: int) -> float:
+    """The symbolic check on the simulator's TowerStability scenes of ``episodes`` seeds from
+    ``first_seed``, recomputed without the ceiling's code."""
     import gymnasium as gym
 
-    from agent.evaluation import EVAL_SEED, imagination_ceiling
     from perception.scene_graph import SceneGraph, settle, symbolic_stability
+
+    env = gym.make("physground/TowerStability-v0", scene={"image_size": 64})
+    hits = []
+    for i in range(episodes):
+        _, info = env.reset(seed=first_seed + i)
+        falls = not symbolic_stability(settle(SceneGraph.from_scene(info["scene"])))["stable"]
+        hits.append(falls == (info["label"] == env.unwrapped.YES))
+    return sum(hits) / episodes
+
+
+def test_the_imagination_ceiling_reads_answers_without_a_policy():
+    from agent.evaluation import EVAL_SEED, imagination_ceiling
 
     result = imagination_ceiling("TowerStability", episodes=6, image_size=64)
     assert set(result) == {f"{kind}, {source}" for kind in ("imagination", "symbolic check") for source in ("learned grounder", "simulator scenes")}
     assert all(0.0 <= v <= 1.0 for v in result.values())
-    # the symbolic check on the simulator's scenes, recomputed by hand on the same seeds
-    env = gym.make("physground/TowerStability-v0", scene={"image_size": 64})
-    hits = []
-    for i in range(6):
-        _, info = env.reset(seed=EVAL_SEED + i)
-        falls = not symbolic_stability(settle(SceneGraph.from_scene(info["scene"])))["stable"]
-        hits.append(falls == (info["label"] == env.unwrapped.YES))
-    assert result["symbolic check, simulator scenes"] == pytest.approx(sum(hits) / 6)
+    assert result["symbolic check, simulator scenes"] == pytest.approx(_symbolic_hits_by_hand(EVAL_SEED, 6))
     with pytest.raises(ValueError, match="needs a yes/no task, got 'Catch'"):
         imagination_ceiling("Catch", episodes=1)
+
+
+def test_the_imagination_ceiling_takes_another_seed_range_and_dynamics_model(tmp_path):
+    from agent.evaluation import imagination_ceiling
+    from dynamics.checkpoint import SHIPPED_GNN
+
+    result = imagination_ceiling("TowerStability", episodes=5, image_size=64, seed=8_000_001, dynamics=str(SHIPPED_GNN))
+    assert result["symbolic check, simulator scenes"] == pytest.approx(_symbolic_hits_by_hand(8_000_001, 5))
+    with pytest.raises(FileNotFoundError, match="no dynamics model .* in '.*nowhere'"):
+        imagination_ceiling("TowerStability", episodes=1, image_size=64, dynamics=str(tmp_path / "nowhere"))
 
 
 @pytest.mark.slow
