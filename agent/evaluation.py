@@ -49,7 +49,8 @@ def policy_for_task(spec: AgentSpec, policy: Policy, task: str) -> Policy:
 @torch.no_grad()
 def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8) -> dict[str, float]:
     """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
-    tasks), invalid answers."""
+    tasks), invalid answers, and per episode (in seed order, so that runs evaluated on the same
+    seeds can be paired) returns and successes."""
     policy.eval()
     make = env_factory(task, image_size)
     env_list = [make() for _ in range(min(batch, episodes))]
@@ -63,6 +64,7 @@ def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 
         infos = [i for _, i in obs_infos]
         totals = np.zeros(len(active))
         done = np.zeros(len(active), bool)
+        batch_successes: list[float | None] = [None] * len(active)  # episode order, not termination order
         while not done.all():
             live = np.flatnonzero(~done)
             inputs = policy.prepare(_stack_observations([obs[i] for i in live]), {"scene": [infos[i].get("scene") for i in live]})
@@ -75,8 +77,9 @@ def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 
                 if terminated or truncated:
                     done[i] = True
                     if "is_success" in infos[i]:
-                        successes.append(float(infos[i]["is_success"]))
+                        batch_successes[i] = float(infos[i]["is_success"])
         returns.extend(totals.tolist())
+        successes.extend(v for v in batch_successes if v is not None)
     for e in env_list:
         e.close()
     return {

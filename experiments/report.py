@@ -55,7 +55,8 @@ def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
         for c in mine:
             for test, r in c["results"].items():
                 outcomes.setdefault((c["train_task"], test), {})[c["seed"]] = r["successes"]
-        matrix = {f"{tr} -> {te}": bootstrap_ci([v for _, v in sorted(per.items())]) for (tr, te), per in outcomes.items()}
+        # Every seed and every training task met the same evaluation episodes of a test task.
+        matrix = {f"{tr} -> {te}": bootstrap_ci([v for _, v in sorted(per.items())], shared_episodes=True) for (tr, te), per in outcomes.items()}
         entry: dict[str, Any] = {"matrix": matrix}
         for scope, allowed in scopes.items():
             keep = {k: v for k, v in outcomes.items() if allowed(*k)}
@@ -66,10 +67,15 @@ def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
                 return lambda m: float(np.nanmean([m[k] for k in keys])) if keys else float("nan")
 
             within_f, cross_f = mean_of(within), mean_of(cross)
+
+            def boot(statistic: Any, keep: dict = keep, seeds: list[int] = seeds) -> tuple[float, float, float]:
+                # cells of one test task (key[1]) share its evaluation episodes
+                return bootstrap_statistic(seeds, keep, statistic, episodes_shared_by=lambda key: key[1])
+
             entry[scope] = {
-                "within": bootstrap_statistic(seeds, keep, within_f) if within else (float("nan"),) * 3,
-                "cross": bootstrap_statistic(seeds, keep, cross_f) if cross else (float("nan"),) * 3,
-                "gap": bootstrap_statistic(seeds, keep, lambda m, w=within_f, c=cross_f: w(m) - c(m)) if within and cross else (float("nan"),) * 3,
+                "within": boot(within_f) if within else (float("nan"),) * 3,
+                "cross": boot(cross_f) if cross else (float("nan"),) * 3,
+                "gap": boot(lambda m, w=within_f, c=cross_f: w(m) - c(m)) if within and cross else (float("nan"),) * 3,
             }
         out[agent] = entry
     return out
@@ -81,8 +87,8 @@ def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]]) 
     lines = [
         f"# Transfer: preset `{preset.name}`",
         "",
-        "Accuracy / success rate in %, with 95 % bootstrap confidence intervals (seeds, then episodes) in brackets;",
-        f"{len(preset.seeds)} seeds, {preset.eval_episodes} evaluation episodes per test task and seed. Hybrid agents use the tasks'",
+        "Accuracy / success rate in %, with 95 % bootstrap confidence intervals (seeds, and the test task's evaluation episodes that every seed shares) in brackets;",
+        f"{len(preset.seeds)} seeds, {preset.eval_episodes} evaluation episodes per test task (the same episodes for every seed). Hybrid agents use the tasks'",
         "symbolic semantics (interpret, counterfactual, events) as explicit prior knowledge.",
         "",
         "## Summary",

@@ -1,8 +1,15 @@
-"""Bootstrap confidence intervals over seeds and episodes."""
+"""Bootstrap confidence intervals over seeds and episodes.
+
+In the ablation every seed of an agent is evaluated on the same episodes of a test task (the
+evaluation seeds are fixed), so seeds and episodes are crossed, not nested: a resample draws seeds
+with replacement and one set of episode indices that every drawn seed's outcomes are read at
+(``shared_episodes``). Drawing episodes independently within each seed would treat three seeds' runs
+over the same 100 episodes as 300 independent episodes and make the intervals too narrow.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -17,7 +24,18 @@ def hierarchical_resample(per_seed: Sequence[Sequence[float]], rng: np.random.Ge
     return out
 
 
-def bootstrap_ci(per_seed: Sequence[Sequence[float]], n: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def crossed_resample(per_seed: Sequence[Sequence[float]], rng: np.random.Generator) -> list[np.ndarray]:
+    """Seeds drawn with replacement, and one draw of episode indices read from every drawn seed
+    (all seeds were evaluated on the same episodes, in the same order)."""
+    lengths = {len(g) for g in per_seed}
+    if len(lengths) != 1:
+        raise ValueError(f"shared episodes need the same number of episodes for every seed, got {sorted(lengths)}")
+    episodes = rng.integers(lengths.pop(), size=len(per_seed[0]))
+    return [np.asarray(per_seed[i], dtype=float)[episodes] for i in rng.integers(len(per_seed), size=len(per_seed))]
+
+
+def bootstrap_ci(per_seed: Sequence[Sequence[float]], n: int = 2000, level: float = 0.95, seed: int = 0,
+                 shared_episodes: bool = False) -> tuple[float, float, float]:
     """(mean of per-seed means, lower, upper) of a percentile bootstrap over seeds and episodes.
 
     Args:
@@ -25,32 +43,61 @@ def bootstrap_ci(per_seed: Sequence[Sequence[float]], n: int = 2000, level: floa
         n: Bootstrap resamples.
         level: Confidence level.
         seed: Generator seed (intervals are reproducible).
+        shared_episodes: Every seed was evaluated on the same episodes (``per_seed[s][i]`` is episode
+            ``i`` for every ``s``): one episode draw per resample for all seeds (module docstring).
+
+    Raises:
+        ValueError: ``shared_episodes`` with seeds of different episode counts.
     """
     groups = [list(g) for g in per_seed if len(g)]
     if not groups:
         return float("nan"), float("nan"), float("nan")
     point = float(np.mean([np.mean(g) for g in groups]))
     rng = np.random.default_rng(seed)
-    stats = [np.mean([g.mean() for g in hierarchical_resample(groups, rng)]) for _ in range(n)]
+    resample = crossed_resample if shared_episodes else hierarchical_resample
+    stats = [np.mean([g.mean() for g in resample(groups, rng)]) for _ in range(n)]
     low, high = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return point, float(low), float(high)
 
 
 def bootstrap_statistic(seeds: Sequence[int], cells: dict[tuple, dict[int, Sequence[float]]], statistic: Callable[[dict[tuple, float]], float],
-                        n: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+                        n: int = 2000, level: float = 0.95, seed: int = 0,
+                        episodes_shared_by: Callable[[tuple], Hashable] | None = None) -> tuple[float, float, float]:
     """Bootstrap a statistic of several cells that share seeds (e.g. within - cross gap).
 
     ``cells[key][seed]`` are per-episode outcomes; each resample draws seeds with replacement
-    (the same draw for every cell, keeping their pairing) and episodes within each.
+    (the same draw for every cell, keeping their pairing) and episodes. Without
+    ``episodes_shared_by`` episodes are drawn within each seed and cell independently; with it,
+    cells whose keys map to the same value (e.g. the test task) were evaluated on the same episodes
+    and get one episode draw per resample, shared by their seeds and by each other.
+
+    Raises:
+        ValueError: Cells that share episodes hold different episode counts.
     """
+    if episodes_shared_by is not None:
+        for group in {episodes_shared_by(k) for k in cells}:
+            lengths = {len(v) for k, per_seed in cells.items() if episodes_shared_by(k) == group for v in per_seed.values() if len(v)}
+            if len(lengths) > 1:
+                raise ValueError(f"cells sharing the episodes of {group!r} hold different episode counts: {sorted(lengths)}")
+
     def means(draw: list[int], rng: np.random.Generator | None) -> dict[tuple, float]:
         out = {}
+        shared: dict[Hashable, np.ndarray] = {}
         for key, per_seed in cells.items():
             vals = []
             for s in draw:
                 v = np.asarray(per_seed.get(s, []), dtype=float)
-                if len(v):
-                    vals.append((v[rng.integers(len(v), size=len(v))] if rng is not None else v).mean())
+                if not len(v):
+                    continue
+                if rng is None:
+                    vals.append(v.mean())
+                elif episodes_shared_by is None:
+                    vals.append(v[rng.integers(len(v), size=len(v))].mean())
+                else:
+                    group = episodes_shared_by(key)
+                    if group not in shared:
+                        shared[group] = rng.integers(len(v), size=len(v))
+                    vals.append(v[shared[group]].mean())
             out[key] = float(np.mean(vals)) if vals else float("nan")
         return out
 

@@ -191,6 +191,29 @@ def test_hybrid_survives_a_grounder_that_misses_an_object_the_task_needs():
     assert policy.grounding_failures == 1
 
 
+def test_evaluation_outcomes_are_listed_in_episode_order():
+    """Catch episodes end at different steps; successes must still line up with the seeds."""
+    from agent.evaluation import EVAL_SEED, evaluate_policy
+    from agent.policies import Policy
+
+    class FollowTheBall(Policy):  # moves the basket towards the ball when it is far off: catches some
+        def prepare(self, obs, infos=None):  # noqa: ANN001, ANN201
+            def side(scene: dict) -> int:
+                x = {o["id"][:4]: o["position"][0] for o in scene["objects"]}
+                offset = x["ball"] - x["bask"]
+                return 0 if offset < -0.08 else (2 if offset > 0.08 else 1)
+
+            return {"action": torch.tensor([side(scene) for scene in infos["scene"]])}
+
+        def forward(self, inputs):  # noqa: ANN001, ANN201
+            return torch.nn.functional.one_hot(inputs["action"], 3).float(), torch.zeros(len(inputs["action"]))
+
+    batched = evaluate_policy(FollowTheBall(), "Catch", 12, image_size=32, batch=6)
+    one_by_one = [evaluate_policy(FollowTheBall(), "Catch", 1, image_size=32, seed=EVAL_SEED + i)["successes"][0] for i in range(12)]
+    assert 0 < sum(one_by_one) < 12, "the check needs episodes that differ"
+    assert batched["successes"] == one_by_one
+
+
 def _symbolic_hits_by_hand(first_seed: int, episodes: int) -> float:
     """The symbolic check on the simulator's TowerStability scenes of ``episodes`` seeds from
     ``first_seed``, recomputed without the ceiling's code."""

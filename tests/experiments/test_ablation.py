@@ -59,6 +59,26 @@ def test_bootstrap_interval_on_known_data():
     assert bootstrap_statistic([0, 1], cells, lambda m: m[("a", "a")] - m[("a", "b")]) == (1.0, 1.0, 1.0)
 
 
+def test_seeds_that_share_their_evaluation_episodes_do_not_count_as_more_episodes():
+    episodes = np.random.default_rng(1).binomial(1, 0.8, 100).astype(float)
+    width = lambda ci: ci[2] - ci[1]  # noqa: E731
+    one_seed = width(bootstrap_ci([episodes], n=4000))
+    shared = width(bootstrap_ci([episodes] * 3, n=4000, shared_episodes=True))
+    nested = width(bootstrap_ci([episodes] * 3, n=4000))
+    assert shared == pytest.approx(one_seed, rel=0.15), "three identical runs over the same 100 episodes carry one run's information"
+    assert shared > 1.4 * nested, "drawing episodes per seed treats them as 300 episodes"
+    with pytest.raises(ValueError, match=r"same number of episodes for every seed, got \[3, 4\]"):
+        bootstrap_ci([[1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 1.0]], shared_episodes=True)
+    # two training tasks' cells on the same test task, identical outcomes: their difference is 0 in every resample
+    cells = {("a", "t"): {0: list(episodes), 1: list(episodes)}, ("b", "t"): {0: list(episodes), 1: list(episodes)}}
+    diff = lambda m: m[("a", "t")] - m[("b", "t")]  # noqa: E731
+    assert bootstrap_statistic([0, 1], cells, diff, episodes_shared_by=lambda key: key[1]) == (0.0, 0.0, 0.0)
+    assert width(bootstrap_statistic([0, 1], cells, diff)) > 0.05
+    cells[("b", "t")][1] = [1.0, 0.0]
+    with pytest.raises(ValueError, match=r"cells sharing the episodes of 't' hold different episode counts: \[2, 100\]"):
+        bootstrap_statistic([0, 1], cells, diff, episodes_shared_by=lambda key: key[1])
+
+
 def test_summary_scopes_separate_yes_no_training_from_action_training():
     # one agent, two seeds; every outcome is constant so each mean is exact
     score = {("TowerStability", "TowerStability"): 1.0, ("TowerStability", "RollOff"): 0.8, ("Catch", "Catch"): 0.6, ("Catch", "RollOff"): 0.2, ("Catch", "TowerStability"): 0.4}
