@@ -34,6 +34,10 @@ TRAINER = {
 }
 """Each agent's trainer; its keys are the agents."""
 AGENTS = tuple(TRAINER)
+LEARNED_GROUNDER_AGENTS = tuple(a for a in AGENTS if a.startswith("hybrid") and a != "hybrid-oracle")
+"""Agents that ground images with the learned grounder (``AgentSpec.grounder``)."""
+IMAGINING_AGENTS = tuple(a for a in AGENTS if a.startswith("hybrid") and a != "hybrid-no-dynamics")
+"""Agents that imagine with a dynamics model (``AgentSpec.dynamics``)."""
 
 
 @dataclass
@@ -81,6 +85,10 @@ class AgentSpec:
         if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
             raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
         lora_target_pattern(self.lora_targets)  # raises on an unknown name
+        if self.grounder is not None and self.agent not in LEARNED_GROUNDER_AGENTS:
+            raise ValueError(f"a grounder ({self.grounder!r}) is for {', '.join(LEARNED_GROUNDER_AGENTS)}; {self.agent} does not use one")
+        if self.dynamics is not None and self.agent not in IMAGINING_AGENTS:
+            raise ValueError(f"a dynamics model ({self.dynamics!r}) is for {', '.join(IMAGINING_AGENTS)}; {self.agent} does not imagine")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,11 +108,10 @@ def component_folders(spec: AgentSpec) -> dict[str, Path]:
     from perception.tiny_vlm import SHIPPED_CHECKPOINT
 
     out = {"vlm": Path(spec.vlm or SHIPPED_CHECKPOINT)}
-    if spec.agent.startswith("hybrid"):
-        if spec.agent != "hybrid-oracle":
-            out["grounder"] = Path(spec.grounder or SHIPPED_GROUNDER)
-        if spec.agent != "hybrid-no-dynamics":
-            out["dynamics"] = Path(spec.dynamics or SHIPPED_GNN)
+    if spec.agent in LEARNED_GROUNDER_AGENTS:
+        out["grounder"] = Path(spec.grounder or SHIPPED_GROUNDER)
+    if spec.agent in IMAGINING_AGENTS:
+        out["dynamics"] = Path(spec.dynamics or SHIPPED_GNN)
     return out
 
 

@@ -32,7 +32,10 @@ def ppo_config(spec: AgentSpec, steps: int, num_envs: int | None, lr: float | No
 
 def train_agent(args: argparse.Namespace) -> dict[str, Any]:
     """Train the agent described by the command-line arguments (see ``physground train-agent -h``)."""
-    spec = AgentSpec(agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, image_size=args.image_size)
+    spec = AgentSpec(
+        agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics,
+        lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, image_size=args.image_size,
+    )
     steps = args.steps if args.steps is not None else DEFAULT_STEPS[spec.agent]
     if steps < 0 or (steps == 0 and spec.trainer != "none"):
         raise ValueError(f"--steps must be positive for {spec.agent}, got {steps}")

@@ -501,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-targets", default="language", help="where VLM agents' LoRA adapters go: language (default) or all (also the vision tower and projector)")
     p.add_argument("--vlm-mode", choices=("score", "generate"), default="score")
     p.add_argument("--vlm", default=None, help="VLM checkpoint (default: the shipped tiny VLM)")
+    p.add_argument("--grounder", default=None, help="learned grounder folder of hybrid agents (default: the shipped one)")
+    p.add_argument("--dynamics", default=None, help="dynamics model folder of hybrid agents that imagine (default: the shipped GNN)")
     p.add_argument("--async-envs", action="store_true", help="AsyncVectorEnv (exact resume needs the default sync envs)")
     p.add_argument("--accelerator", default="cpu", help="cpu, cuda, auto")
     p.add_argument("--image-size", type=int, default=128)

@@ -36,7 +36,8 @@ def transfer_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _fmt(point: float, low: float, high: float) -> str:
     if math.isnan(point):
         return "—"
-    return f"{point * 100:.0f} [{low * 100:.0f}, {high * 100:.0f}]"
+    pct = lambda v: round(v * 100)  # noqa: E731 - an int: no "-0" for a tiny negative value
+    return f"{pct(point)} [{pct(low)}, {pct(high)}]"
 
 
 def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:

@@ -165,6 +165,31 @@ def test_each_agent_records_the_components_it_loads(agent, components):
     assert set(component_folders(AgentSpec(agent, task))) == components
 
 
+def test_a_hybrid_run_records_and_loads_the_dynamics_model_it_was_given(tmp_path, capsys):
+    from agent.evaluation import load_agent
+    from dynamics.checkpoint import SHIPPED_GNN
+
+    other = tmp_path / "gnn"
+    shutil.copytree(SHIPPED_GNN, other)
+    run = tmp_path / "run"
+    args = ["train-agent", "--agent", "hybrid-oracle", "--task", "RollOff", "--steps", "16", "--num-envs", "2", "--image-size", "32"]
+    assert main([*args, "--dynamics", str(other), "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["agent"]["dynamics"] == str(other)
+    spec, policy = load_agent(run)
+    assert spec.dynamics == str(other) and policy.dynamics is not None
+    # the recorded folder is the one checked: changing its weights refuses the run
+    (other / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes()[:-8] + bytes(8))
+    with pytest.raises(ValueError, match="dynamics"):
+        load_agent(run)
+    capsys.readouterr()
+    assert main(["train-agent", "--agent", "vlm-ppo", "--task", "RollOff", "--dynamics", str(other), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"a dynamics model ({str(other)!r}) is for hybrid, hybrid-oracle, hybrid-task-slots; vlm-ppo does not imagine" in err
+    with pytest.raises(ValueError, match="a grounder .* is for hybrid, hybrid-no-dynamics, hybrid-task-slots; hybrid-oracle does not use one"):
+        AgentSpec("hybrid-oracle", "RollOff", grounder="g")
+
+
 def test_train_agent_refuses_to_overwrite_a_run_and_resume_needs_a_checkpoint(tmp_path, capsys):
     assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--steps", "256", "--out", str(tmp_path / "r")]) == 0
     assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--steps", "256", "--out", str(tmp_path / "r")]) == 2
