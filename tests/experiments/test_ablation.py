@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -46,6 +47,19 @@ def test_resume_skips_finished_cells_and_same_seed_gives_the_same_csv(micro, tmp
     again = tmp_path / "again"
     run_ablation(preset, str(again), workers=2, progress=False)
     assert (again / "transfer.csv").read_text() == (out / "transfer.csv").read_text()
+
+
+def test_cell_processes_get_the_worker_environment_without_overriding_the_users(monkeypatch):
+    from experiments.ablation import WORKER_ENV, worker_environment
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    with worker_environment():
+        assert os.environ["MALLOC_ARENA_MAX"] == WORKER_ENV["MALLOC_ARENA_MAX"] == "2"
+    assert "MALLOC_ARENA_MAX" not in os.environ
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    with worker_environment():
+        assert os.environ["MALLOC_ARENA_MAX"] == "4"
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"
 
 
 def test_bootstrap_interval_on_known_data():
