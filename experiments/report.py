@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
+import operator
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +70,8 @@ def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
                 return lambda m: float(np.nanmean([m[k] for k in keys])) if keys else float("nan")
 
             within_f, cross_f = mean_of(within), mean_of(cross)
-
-            def boot(statistic: Any, keep: dict = keep, seeds: list[int] = seeds) -> tuple[float, float, float]:
-                # cells of one test task (key[1]) share its evaluation episodes
-                return bootstrap_statistic(seeds, keep, statistic, episodes_shared_by=lambda key: key[1])
+            # cells of one test task (key[1]) share its evaluation episodes
+            boot = functools.partial(bootstrap_statistic, seeds, keep, episodes_shared_by=operator.itemgetter(1))
 
             entry[scope] = {
                 "within": boot(within_f) if within else (float("nan"),) * 3,

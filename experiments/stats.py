@@ -26,11 +26,9 @@ def hierarchical_resample(per_seed: Sequence[Sequence[float]], rng: np.random.Ge
 
 def crossed_resample(per_seed: Sequence[Sequence[float]], rng: np.random.Generator) -> list[np.ndarray]:
     """Seeds drawn with replacement, and one draw of episode indices read from every drawn seed
-    (all seeds were evaluated on the same episodes, in the same order)."""
-    lengths = {len(g) for g in per_seed}
-    if len(lengths) != 1:
-        raise ValueError(f"shared episodes need the same number of episodes for every seed, got {sorted(lengths)}")
-    episodes = rng.integers(lengths.pop(), size=len(per_seed[0]))
+    (all seeds were evaluated on the same episodes, in the same order: equal lengths)."""
+    n = len(per_seed[0])
+    episodes = rng.integers(n, size=n)
     return [np.asarray(per_seed[i], dtype=float)[episodes] for i in rng.integers(len(per_seed), size=len(per_seed))]
 
 
@@ -52,12 +50,19 @@ def bootstrap_ci(per_seed: Sequence[Sequence[float]], n: int = 2000, level: floa
     groups = [list(g) for g in per_seed if len(g)]
     if not groups:
         return float("nan"), float("nan"), float("nan")
+    lengths = {len(g) for g in groups}
+    if shared_episodes and len(lengths) != 1:
+        raise ValueError(f"shared episodes need the same number of episodes for every seed, got {sorted(lengths)}")
     point = float(np.mean([np.mean(g) for g in groups]))
     rng = np.random.default_rng(seed)
     resample = crossed_resample if shared_episodes else hierarchical_resample
     stats = [np.mean([g.mean() for g in resample(groups, rng)]) for _ in range(n)]
     low, high = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return point, float(low), float(high)
+
+
+_OWN_DRAW = object()
+"""Group of a cell whose episodes are drawn on their own (no ``episodes_shared_by``)."""
 
 
 def bootstrap_statistic(seeds: Sequence[int], cells: dict[tuple, dict[int, Sequence[float]]], statistic: Callable[[dict[tuple, float]], float],
@@ -84,6 +89,7 @@ def bootstrap_statistic(seeds: Sequence[int], cells: dict[tuple, dict[int, Seque
         out = {}
         shared: dict[Hashable, np.ndarray] = {}
         for key, per_seed in cells.items():
+            group = episodes_shared_by(key) if episodes_shared_by is not None else _OWN_DRAW
             vals = []
             for s in draw:
                 v = np.asarray(per_seed.get(s, []), dtype=float)
@@ -91,10 +97,9 @@ def bootstrap_statistic(seeds: Sequence[int], cells: dict[tuple, dict[int, Seque
                     continue
                 if rng is None:
                     vals.append(v.mean())
-                elif episodes_shared_by is None:
+                elif group is _OWN_DRAW:
                     vals.append(v[rng.integers(len(v), size=len(v))].mean())
                 else:
-                    group = episodes_shared_by(key)
                     if group not in shared:
                         shared[group] = rng.integers(len(v), size=len(v))
                     vals.append(v[shared[group]].mean())

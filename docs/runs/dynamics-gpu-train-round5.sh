@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Round 5 of the dynamics training (one NVIDIA H200 through the device tool; $OUT comes back).
+# Round 5 of the dynamics training (one NVIDIA H100 through the device tool; $OUT comes back).
 # Exploration for the next dynamics model, not shipped: the round-4 model still imagines some standing
 # BlockRemoval towers collapsing after the blocks above the gap drop. Three candidates on round 4's
 # data (towers of up to 6 blocks): a third seed (the seed spread), input noise halved again (noise
