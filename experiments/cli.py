@@ -284,6 +284,8 @@ def _cmd_ceiling(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     seed = EVAL_SEED if args.seed is None else args.seed
     result = imagination_ceiling(args.task, args.episodes, seed=seed, dynamics=args.dynamics)
     pct = lambda v: "n/a" if v is None else f"{v * 100:.1f} %"  # noqa: E731

@@ -276,6 +276,11 @@ def test_the_imagination_ceiling_takes_another_seed_range_and_dynamics_model(tmp
         imagination_ceiling("TowerStability", episodes=1, image_size=64, dynamics=str(tmp_path / "nowhere"))
 
 
+def test_the_ceiling_command_refuses_a_negative_seed_in_one_line(capsys):
+    assert main(["ceiling", "--task", "TowerStability", "--episodes", "1", "--seed", "-5"]) == 2
+    assert capsys.readouterr().err.strip() == "physground: error: --seed must be >= 0, got -5"
+
+
 @pytest.mark.slow
 def test_a_hybrid_trained_on_one_question_answers_another(tmp_path):
     """The role encoding's claim: what PPO learns about "asked" on RollOff carries over to a tower
