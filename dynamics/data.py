@@ -31,6 +31,7 @@ import torch
 from envs import TASKS, SceneConfig
 from envs.files import atomic_write, atomic_write_text
 from envs.scene import TIMESTEP, Scene, World, find_object
+from envs.towers import static_margin
 from perception.scene_data import run_chunks, scene_seed
 
 STATE_DIM = 13
@@ -38,6 +39,18 @@ SHAPES = ("cube", "ball", "box", "basket")
 MATERIALS = ("painted", "rubber", "ice", "wood", "carpet")
 PROP_DIM = 3 + len(SHAPES) + len(MATERIALS) + 1
 SCENARIOS = ("tower", "removal", "drop", "push", "poke", "roll", "flight")
+"""The default play mix: every task's proposal distribution once."""
+NEAR_EDGE_SCENARIOS = ("critical_tower", "critical_removal")
+"""Opt-in scenarios that keep only towers whose static margin (``envs.towers.static_margin``) lies in
+``CRITICAL_MARGINS``: the near-critical towers where whether a tower falls is decided by MuJoCo's
+contact dynamics rather than by statics (on TowerStability's evaluation episodes every tower with a
+negative margin falls, while a third to four fifths of those with a margin in [0, 0.05) block sizes
+fall too)."""
+PLAY_SCENARIOS = SCENARIOS + NEAR_EDGE_SCENARIOS
+CRITICAL_MARGINS = {"critical_tower": (-0.02, 0.12), "critical_removal": (-0.02, 0.2)}
+"""Static-margin band (block sizes) of each near-edge scenario: a tower as it stands, and the column
+left after BlockRemoval's red block is taken out (the drop onto the gap widens the undecided band)."""
+MAX_PROPOSALS = 10_000
 DATA_VERSION = 1
 
 
@@ -115,7 +128,7 @@ class PlaySettings:
         dt: Seconds between recorded frames.
         seconds: Length of each trajectory.
         max_tower: Most blocks in any tower (larger ones are held out).
-        scenarios: Scenario mix, cycled in order.
+        scenarios: Scenario mix, cycled in order (any of ``PLAY_SCENARIOS``).
     """
 
     n_trajectories: int = 6000
@@ -126,10 +139,10 @@ class PlaySettings:
     scenarios: tuple[str, ...] = SCENARIOS
 
     def __post_init__(self) -> None:
-        unknown = [s for s in self.scenarios if s not in SCENARIOS]
+        unknown = [s for s in self.scenarios if s not in PLAY_SCENARIOS]
         if unknown or not self.scenarios:
             named = f"unknown play scenario {unknown[0]!r}" if unknown else "no play scenarios"
-            raise ValueError(f"{named}; valid: {', '.join(SCENARIOS)}")
+            raise ValueError(f"{named}; valid: {', '.join(PLAY_SCENARIOS)}")
 
     @property
     def frames(self) -> int:
@@ -173,7 +186,27 @@ def play_start(envs: dict[str, Any], scenario: str, rng: np.random.Generator) ->
         return envs["RollOff"].propose_scene(seed)
     if scenario == "flight":
         return envs["Catch"].propose_scene(seed)
-    raise ValueError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")
+    if scenario in CRITICAL_MARGINS:
+        return near_edge_start(envs, scenario, rng)
+    raise ValueError(f"unknown scenario {scenario!r}; valid: {', '.join(PLAY_SCENARIOS)}")
+
+
+def near_edge_start(envs: dict[str, Any], scenario: str, rng: np.random.Generator) -> Scene:
+    """A ``tower`` (or ``removal``) start whose tower's static margin lies in the scenario's
+    ``CRITICAL_MARGINS`` band, by rejection (statics only, no simulation)."""
+    low, high = CRITICAL_MARGINS[scenario]
+    base = "tower" if scenario == "critical_tower" else "removal"
+    for _ in range(MAX_PROPOSALS):
+        start = play_start(envs, base, rng)
+        if low <= tower_margin(start) < high:
+            return start
+    raise RuntimeError(f"no {base} start with a static margin in [{low}, {high}) in {MAX_PROPOSALS} proposals")
+
+
+def tower_margin(scene: Scene) -> float:
+    """Static margin (block sizes) of the scene's tower column (``meta["tower"]``), ordered by height."""
+    cubes = sorted((find_object(scene, i) for i in scene["meta"]["tower"]), key=lambda o: o["position"][2])
+    return static_margin(cubes)
 
 
 def record(world: World, start: Scene, ids: list[str], frames: int, dt: float) -> np.ndarray:
@@ -283,7 +316,7 @@ def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int
         "settings": asdict(settings),
         "trajectories": data.n_trajectories,
         "objects": int(len(data.props)),
-        "scenario_counts": {s: data.scenarios.count(s) for s in SCENARIOS},
+        "scenario_counts": {s: data.scenarios.count(s) for s in PLAY_SCENARIOS},
         "scenarios": data.scenarios,
         "seconds_to_generate": round(time.time() - started, 1),
         "sha256": hashlib.sha256(data_file.read_bytes()).hexdigest(),

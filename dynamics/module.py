@@ -29,7 +29,8 @@ class PlayDataModule(L.LightningDataModule):
         workers: Processes generating the data.
         loader_workers: DataLoader workers.
         scenarios: The play mix, cycled in order (a scenario listed twice is twice as common);
-            default: every scenario once (``dynamics.data.SCENARIOS``).
+            default: every scenario once (``dynamics.data.SCENARIOS``); the near-edge scenarios
+            (``dynamics.data.NEAR_EDGE_SCENARIOS``) are opt-in.
     """
 
     def __init__(

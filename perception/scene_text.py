@@ -1,8 +1,9 @@
 """Questions and answers about *static* scene content, for pre-training the tiny VLM.
 
 Everything here is read off one still scene: colours, counts, the colour order of a tower from top
-to bottom, left/right, the highest object, surfaces, captions. Nothing asks what will happen
-(no fall, land or catch): the pre-trained model knows images and words, not physics.
+to bottom, left/right, the highest object, surfaces, captions and (opt-in) how far each block is
+shifted from the one below. Nothing asks what will happen (no fall, land or catch): the pre-trained
+model knows images and words, not physics.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import numpy as np
 
 from envs.scene import BLOCK_SIZE, COLOURS, Scene
 
-QUESTION_TYPES = ("count", "colour", "order", "left_right", "highest", "material", "exists", "caption")
+QUESTION_TYPES = ("count", "colour", "order", "left_right", "highest", "material", "exists", "caption", "offset")
 """Every question type; held-out accuracy is reported per type."""
+OPT_IN_TYPES = ("offset",)
+"""Types asked only when requested (``scene_questions(..., optional=...)``, ``pretrain-vlm --extra``),
+so that the default data, and the checkpoints made from it, stay as they were."""
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "count": ("How many blocks are there?", "How many cubes can you see?", "Count the blocks.", "What is the number of blocks?"),
@@ -30,6 +34,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "material": ("What is the {surface} made of?", "What surface does the {surface} have?", "Is the {surface} ice, wood or carpet?"),
     "exists": ("Is there a {colour} block?", "Do you see a {colour} block?", "Is any block {colour}?"),
     "caption": ("Describe the scene.", "What do you see?", "Describe the image."),
+    "offset": ("Where is {a} relative to {b} below it?", "How far is {a} shifted from {b} under it?", "How is {a} placed on {b}?"),
 }
 
 
@@ -97,8 +102,23 @@ def caption(scene: Scene) -> str:
     raise ValueError(f"no caption template for a scene of task {scene.get('task')!r}")
 
 
-def scene_questions(scene: Scene, rng: np.random.Generator) -> dict[str, QA]:
+def offset_answer(upper_x: float, lower_x: float) -> str:
+    """How far a block's centre is shifted along x from the block below, to a tenth of a block size:
+    "centred", or e.g. "0.3 left" / "0.3 right" (left = towards negative x, the image's left)."""
+    tenths = int(round(abs(upper_x - lower_x) / BLOCK_SIZE * 10))
+    if tenths == 0:
+        return "centred"
+    return f"{tenths / 10:.1f} {'left' if upper_x < lower_x else 'right'}"
+
+
+def scene_questions(scene: Scene, rng: np.random.Generator, optional: tuple[str, ...] = ()) -> dict[str, QA]:
     """Every question type that applies to ``scene``, with a randomly worded question each.
+
+    Args:
+        scene: A static scene.
+        rng: Chooses wordings and targets.
+        optional: Opt-in types (``OPT_IN_TYPES``) to ask as well; they are drawn after the default
+            ones, so the default questions do not depend on them.
 
     Returns:
         Question type -> QA (types that do not apply, or would be ambiguous, are left out).
@@ -147,4 +167,9 @@ def scene_questions(scene: Scene, rng: np.random.Generator) -> dict[str, QA]:
         else:
             ask("exists", "yes", colour=sorted(present)[int(rng.integers(len(present)))])
     ask("caption", caption(scene))
+    tower = sorted((o for o in cubes if o["id"] in scene.get("meta", {}).get("tower", ())), key=lambda o: o["position"][2])
+    if "offset" in optional and len(tower) >= 2:
+        k = int(rng.integers(1, len(tower)))
+        upper, lower = tower[k], tower[k - 1]
+        ask("offset", offset_answer(upper["position"][0], lower["position"][0]), a=_name(upper), b=_name(lower))
     return out

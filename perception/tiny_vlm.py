@@ -28,7 +28,7 @@ import torch
 from envs import TASKS, SceneConfig
 from envs.files import atomic_directory
 from perception.scene_data import draw_and_render, run_chunks
-from perception.scene_text import QUESTION_TYPES, normalize_answer, scene_questions
+from perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, normalize_answer, scene_questions
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny-vlm"
 """Where the shipped tiny VLM lives (the default VLM of every agent)."""
@@ -201,8 +201,9 @@ def _render_chunk(args: tuple[int, list[int], int, float, dict[str, int]]) -> tu
         images.append(image)
         asked = [(qa.question, qa.answer, qa.kind) for qa in scene_questions(scene, rng).values()]
         for kind, n in extra.items():  # more questions of the types that need them (new wording/targets)
+            optional = (kind,) if kind in OPT_IN_TYPES else ()
             for _ in range(n):
-                qa = scene_questions(scene, rng).get(kind)
+                qa = scene_questions(scene, rng, optional).get(kind)
                 if qa is not None and (qa.question, qa.answer, qa.kind) not in asked:
                     asked.append((qa.question, qa.answer, qa.kind))
         questions.append(asked)
@@ -218,7 +219,8 @@ def generate_pairs(
     """Render ``n_scenes`` static scenes (tasks in turn) and every question that applies.
 
     Deterministic in ``seed`` whatever ``workers`` is. About 7 pairs per scene, plus up to
-    ``extra[type]`` more questions of a type per scene (different targets or wording).
+    ``extra[type]`` more questions of a type per scene (different targets or wording); opt-in types
+    (``OPT_IN_TYPES``) are asked only through ``extra``.
     """
     extra = dict(extra or {})
     unknown = sorted(set(extra) - set(QUESTION_TYPES))
@@ -399,7 +401,8 @@ def pretrain(settings: PretrainSettings) -> dict[str, Any]:
         previous = json.loads(previous_json.read_text())
         cfg = TinyVLMConfig(**previous["settings"]["model"])
     data = generate_pairs(settings.n_scenes, settings.seed, cfg.image_size, settings.dr_fraction, settings.workers, settings.extra_questions)
-    held_out = generate_pairs(settings.eval_scenes, settings.seed + 1_000_003, cfg.image_size, 0.0, settings.workers)
+    opt_in = {k: 1 for k in settings.extra_questions if k in OPT_IN_TYPES}  # evaluated when trained
+    held_out = generate_pairs(settings.eval_scenes, settings.seed + 1_000_003, cfg.image_size, 0.0, settings.workers, opt_in)
     data_seconds = time.time() - started
     if settings.init_from:
         # Continue from an earlier stage: same architecture and tokenizer.
@@ -506,12 +509,21 @@ def _command(s: dict[str, Any]) -> str:
     )
 
 
+def _offset_clause(summary: dict[str, Any]) -> str:
+    stage: dict[str, Any] | None = summary
+    while stage is not None:
+        if stage["settings"].get("extra_questions", {}).get("offset"):
+            return ",\nhow far each tower block is shifted from the one below (to a tenth of a block size)"
+        stage = stage.get("previous_stage")
+    return ""
+
+
 def _card_text(summary: dict[str, Any], s: dict[str, Any], rows: str, command: str, earlier: str) -> str:
     return f"""# physground tiny VLM
 
 A LLaVA-style vision-language model ({summary['parameters'] / 1e6:.2f} M parameters, stored as {s['save_dtype']}) pre-trained
 from scratch on static scenes of physground's shared world. It answers questions about colours,
-counts, the colour order of a tower, left/right, the highest object and surfaces, and writes
+counts, the colour order of a tower, left/right, the highest object and surfaces{_offset_clause(summary)}, and writes
 captions. It was **never trained on an outcome** (fall, land, catch): it is the analogue of a
 pre-trained VLM that knows images and words but has not been trained on physics.
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics, save_dynamics
-from dynamics.data import PROP_DIM, PlaySettings, TransitionDataset, collate_transitions, generate_play, load_or_generate, scene_arrays
+from dynamics.data import CRITICAL_MARGINS, PROP_DIM, PlaySettings, _make_envs, play_start, tower_margin, TransitionDataset, collate_transitions, generate_play, load_or_generate, scene_arrays
 from dynamics.gnn import DynamicsConfig, DynamicsModel, InteractionLayer, apply_delta, node_features, quat_multiply, radius_edges, state_delta
 from dynamics.module import DynamicsModule, PlayDataModule
 from dynamics.rollout import imagine, pack_scenes, rollout_states
@@ -45,6 +45,20 @@ def test_play_generation_is_deterministic_and_covers_every_scenario(play):
     assert not np.array_equal(play.states[:3], other.states[:3])
     towers = [(play.offsets[i + 1] - play.offsets[i]) for i, s in enumerate(play.scenarios) if s == "tower"]
     assert max(towers) <= 4, "training towers have at most max_tower blocks"
+
+
+def test_near_edge_scenarios_keep_only_towers_in_their_margin_band():
+    envs = _make_envs(6)
+    rng = np.random.default_rng(3)
+    for scenario, (low, high) in CRITICAL_MARGINS.items():
+        starts = [play_start(envs, scenario, rng) for _ in range(12)]
+        margins = [tower_margin(s) for s in starts]
+        assert all(low <= m < high for m in margins), (scenario, margins)
+        assert len(set(margins)) == len(margins), "each start is a different tower"
+    removal = play_start(envs, "critical_removal", rng)
+    assert "removed" in removal["meta"] and removal["meta"]["removed"]["id"] not in removal["meta"]["tower"]
+    unfiltered = [tower_margin(play_start(envs, "tower", rng)) for _ in range(40)]
+    assert not all(-0.02 <= m < 0.12 for m in unfiltered), "the plain scenario is not filtered"
 
 
 def test_cache_has_a_manifest_and_rejects_tampering(tmp_path):
@@ -238,5 +252,5 @@ def test_train_dynamics_reports_a_bad_config_value_in_one_line(tmp_path, capsys)
     code = main(["train-dynamics", "--config", "experiments/configs/dynamics/quick.yaml", "--data.scenarios", "[tower,juggle]",
                  "--data.cache_dir", str(tmp_path / "cache"), "--export", str(tmp_path / "model")])
     assert code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == "physground: error: unknown play scenario 'juggle'; valid: tower, removal, drop, push, poke, roll, flight"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "physground: error: unknown play scenario 'juggle'; valid: tower, removal, drop, push, poke, roll, flight, critical_tower, critical_removal"
     assert not (tmp_path / "model").exists()

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from envs import TASKS, SceneConfig
-from perception.scene_text import QUESTION_TYPES, caption, normalize_answer, scene_questions, tower_colours
+from envs.scene import BLOCK_SIZE
+from perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, caption, normalize_answer, offset_answer, scene_questions, tower_colours
 from perception.tiny_vlm import SHIPPED_CHECKPOINT, SMALL_MODEL, PretrainSettings, evaluate_vlm, generate_pairs, pretrain
 from perception.vlm import VLM
 
@@ -21,7 +22,7 @@ def test_questions_are_about_static_content_only(task):
     env = TASKS[task].env_class(scene=SceneConfig(render_images=False))
     rng = np.random.default_rng(0)
     for seed in range(20):
-        for qa in scene_questions(env.propose_scene(seed), rng).values():
+        for qa in scene_questions(env.propose_scene(seed), rng, OPT_IN_TYPES).values():
             assert not OUTCOME_WORDS.search(qa.question + " " + qa.answer), qa
 
 
@@ -46,7 +47,33 @@ def test_pair_generation_is_deterministic_whatever_the_worker_count():
     two = generate_pairs(12, seed=3, workers=2)
     np.testing.assert_array_equal(one.images, two.images)
     assert one.items == two.items and len(one) >= 12 * 5
-    assert {k for *_, k in one.items} == set(QUESTION_TYPES)
+    assert {k for *_, k in one.items} == set(QUESTION_TYPES) - set(OPT_IN_TYPES), "opt-in types only when asked for"
+
+
+def test_offset_answers_are_tenths_of_a_block_with_a_direction():
+    b = BLOCK_SIZE
+    assert offset_answer(0.01 * b, 0.0) == "centred"
+    assert offset_answer(0.0, 0.26 * b) == "0.3 left"
+    assert offset_answer(0.58 * b, 0.0) == "0.6 right"
+
+
+def test_offset_questions_are_opt_in_and_agree_with_the_tower():
+    env = TASKS["TowerStability"].env_class(scene=SceneConfig(render_images=False))
+    for seed in range(30):
+        scene = env.propose_scene(seed)
+        plain = scene_questions(scene, np.random.default_rng(seed))
+        with_offset = scene_questions(scene, np.random.default_rng(seed), ("offset",))
+        assert "offset" not in plain and {k: with_offset[k] for k in plain} == plain, "default questions unchanged"
+        tower = sorted((o for o in scene["objects"] if o["shape"] == "cube"), key=lambda o: o["position"][2])
+        if len(tower) < 2:
+            assert "offset" not in with_offset
+            continue
+        qa = with_offset["offset"]
+        pairs = {(f"the {u['colour']} block", f"the {l['colour']} block"): offset_answer(u["position"][0], l["position"][0]) for l, u in zip(tower, tower[1:])}
+        (pair,) = [p for p in pairs if p[0] in qa.question and p[1] in qa.question]
+        assert qa.answer == pairs[pair]
+    data = generate_pairs(6, seed=2, extra={"offset": 2})
+    assert any(k == "offset" for *_, k in data.items)
 
 
 def test_pretraining_runs_on_cpu_and_writes_a_complete_checkpoint(tmp_path):
