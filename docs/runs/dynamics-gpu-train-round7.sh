@@ -4,10 +4,11 @@
 # errs almost only on near-critical towers: on TowerStability's 1,000 evaluation episodes (exact
 # scenes) every error has a static margin in [0, 0.11) block sizes, where MuJoCo's truth is not
 # statics (towers with a margin in [0, 0.02) fall 81 % of the time, in [0.02, 0.05) 35 %); on
-# BlockRemoval every error has a margin of the remaining column in [0, 0.2). An MLP on the towers'
-# offsets, trained on 4,000 such towers, predicts MuJoCo there at 86-91 % where the GNN gets about
-# two thirds right: the answer is learnable, and play had few such towers (plain proposals rarely
-# land in the band). New opt-in play scenarios keep only towers in the band (dynamics/data.py:
+# BlockRemoval every error has a margin of the remaining column in [0, 0.2)
+# (docs/runs/near-edge-imagination-errors.py). An MLP on statics features, trained on 4,000 such
+# towers, gets 87 % of those with a margin in [0, 0.05) right where the GNN's imagination gets 75-79 %
+# (docs/runs/near-edge-learnability.py): the answer is learnable, and plain proposals rarely land
+# in the band. New opt-in play scenarios keep only towers in the band (dynamics/data.py:
 # critical_tower, critical_removal). Candidates: round 6's settings with a fifth of play near-edge
 # towers and a tenth near-edge removals (seeds 0 and 1), the same with input noise halved (1 mm of
 # position noise is a third of the band), and a heavier near-edge mix.

@@ -10,7 +10,19 @@ import pytest
 import torch
 
 from dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics, save_dynamics
-from dynamics.data import CRITICAL_MARGINS, PROP_DIM, PlaySettings, _make_envs, play_start, tower_margin, TransitionDataset, collate_transitions, generate_play, load_or_generate, scene_arrays
+from dynamics.data import (
+    CRITICAL_MARGINS,
+    PROP_DIM,
+    PlaySettings,
+    TransitionDataset,
+    _make_envs,
+    collate_transitions,
+    generate_play,
+    load_or_generate,
+    play_start,
+    scene_arrays,
+    tower_margin,
+)
 from dynamics.gnn import DynamicsConfig, DynamicsModel, InteractionLayer, apply_delta, node_features, quat_multiply, radius_edges, state_delta
 from dynamics.module import DynamicsModule, PlayDataModule
 from dynamics.rollout import imagine, pack_scenes, rollout_states
