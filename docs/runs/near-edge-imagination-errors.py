@@ -6,7 +6,7 @@ removal), from exact simulator scenes.
     MUJOCO_GL=egl python docs/runs/near-edge-imagination-errors.py TowerStability 1000   # 2-core CPU, 30 s
     MUJOCO_GL=egl python docs/runs/near-edge-imagination-errors.py BlockRemoval 1000     # 2-core CPU, 60 s
 
-Measured 2026-11-26 (the first 1,000 evaluation episodes; round-6 GNN, shipped):
+Measured 2026-11-26 (the first 1,000 evaluation episodes; round-6 GNN, shipped then):
 
     TowerStability: imagination right 95.1 %, symbolic statics right 93.2 %; errors 49 (28 imagined falls, 21 missed)
     margin [-1.00, 0.00)  n=445  truth falls 100 %  imagination wrong  0.0 %
@@ -23,7 +23,14 @@ Measured 2026-11-26 (the first 1,000 evaluation episodes; round-6 GNN, shipped):
     margin [ 0.10, 0.20)  n=185  truth falls  16 %  imagination wrong 14.6 %
     margin [ 0.20, 1.00)  n=221  truth falls   0 %  imagination wrong  0.0 %
 
-Every error is a tower that statics calls stable but whose margin is small: there MuJoCo's answer
+Round-8 GNN (twice the play data; shipped since):
+
+    TowerStability: imagination right 97.1 %, symbolic statics right 93.2 %; errors 29 (8 imagined falls, 21 missed)
+    margin [ 0.00, 0.02)  imagination wrong 19.1 %   [0.02, 0.05) 18.2 %   [0.05, 0.10) 6.7 %
+    BlockRemoval: imagination right 90.9 %, symbolic statics right 79.7 %; errors 91 (49 imagined falls, 42 missed)
+    margin [ 0.02, 0.05)  imagination wrong 23.9 %   [0.05, 0.10) 29.1 %   [0.10, 0.20) 13.0 %
+
+Every error of the round-6 GNN is a tower that statics calls stable but whose margin is small: there MuJoCo's answer
 is not statics (81 % of TowerStability's towers with a margin under 0.02 block sizes fall: the
 blocks settle into their soft contacts and rock), and for BlockRemoval the drop onto the gap widens
 the undecided band to 0.2. ``docs/runs/near-edge-learnability.py`` checks that the answer there is

@@ -8,7 +8,7 @@ same 1,000 test towers.
 
     MUJOCO_GL=egl python docs/runs/near-edge-learnability.py        # 2-core CPU, about 1 min
 
-Measured 2026-11-26 (2-core CPU, 55 s):
+Measured 2026-11-26 (2-core CPU, 55 s), round-6 GNN (shipped then):
 
     5000 towers, 33.7 % fall; best threshold on the margin: 86.2 % right
     test (1000):  MLP 92.8 %   GNN imagination 85.4 %   best margin threshold 86.7 %
@@ -19,10 +19,17 @@ Measured 2026-11-26 (2-core CPU, 55 s):
     margin [ 0.08,  0.12)  n=246  falls   1 %  MLP  97.2 %  GNN  92.3 %
 
 The answer in the undecided band is largely predictable from the geometry: an MLP trained on 4,000
-examples gets 87 % of the towers with a margin in [0, 0.05) right, the GNN's imagination 75-79 %,
-and a single threshold on the margin 86-87 % overall. The GNN is not at the limit of what the scene
-determines. Round 7 (docs/runs/dynamics-selection.md) gave the GNN such towers in play; on the
-tasks' selection episodes it did not beat the shipped model.
+examples gets 87 % of the towers with a margin in [0, 0.05) right, the round-6 GNN's imagination
+(shipped then) 75-79 %, and a single threshold on the margin 86-87 % overall. Round 7
+(docs/runs/dynamics-selection.md) gave the GNN such towers in play and did not beat it; round 8 gave
+it twice the play data. With the round-8 GNN (shipped since) the same run prints:
+
+    test (1000):  MLP 92.8 %   GNN imagination 90.5 %   best margin threshold 86.7 %
+    margin [-0.02,  0.00)  n=141  falls 100 %  MLP  95.7 %  GNN  97.9 %
+    margin [ 0.00,  0.02)  n=154  falls  70 %  MLP  87.0 %  GNN  79.9 %
+    margin [ 0.02,  0.05)  n=218  falls  29 %  MLP  86.7 %  GNN  83.5 %
+    margin [ 0.05,  0.08)  n=241  falls  10 %  MLP  95.9 %  GNN  92.5 %
+    margin [ 0.08,  0.12)  n=246  falls   1 %  MLP  97.2 %  GNN  97.2 %
 """
 
 import numpy as np
