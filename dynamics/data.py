@@ -31,7 +31,7 @@ import torch
 from envs import TASKS, SceneConfig
 from envs.files import atomic_write, atomic_write_text
 from envs.scene import TIMESTEP, Scene, World, find_object
-from envs.towers import static_margin
+from envs.towers import static_margin, tower_ids
 from perception.scene_data import run_chunks, scene_seed
 
 STATE_DIM = 13
@@ -40,16 +40,16 @@ MATERIALS = ("painted", "rubber", "ice", "wood", "carpet")
 PROP_DIM = 3 + len(SHAPES) + len(MATERIALS) + 1
 SCENARIOS = ("tower", "removal", "drop", "push", "poke", "roll", "flight")
 """The default play mix: every task's proposal distribution once."""
-NEAR_EDGE_SCENARIOS = ("critical_tower", "critical_removal")
+CRITICAL_MARGINS = {"critical_tower": (-0.02, 0.12), "critical_removal": (-0.02, 0.2)}
+"""Static-margin band (block sizes) of each near-edge scenario: a tower as it stands, and the column
+left after BlockRemoval's red block is taken out (the drop onto the gap widens the undecided band)."""
+NEAR_EDGE_SCENARIOS = tuple(CRITICAL_MARGINS)
 """Opt-in scenarios that keep only towers whose static margin (``envs.towers.static_margin``) lies in
 ``CRITICAL_MARGINS``: the near-critical towers where whether a tower falls is decided by MuJoCo's
 contact dynamics rather than by statics (on TowerStability's evaluation episodes every tower with a
 negative margin falls, while a third to four fifths of those with a margin in [0, 0.05) block sizes
 fall too)."""
 PLAY_SCENARIOS = SCENARIOS + NEAR_EDGE_SCENARIOS
-CRITICAL_MARGINS = {"critical_tower": (-0.02, 0.12), "critical_removal": (-0.02, 0.2)}
-"""Static-margin band (block sizes) of each near-edge scenario: a tower as it stands, and the column
-left after BlockRemoval's red block is taken out (the drop onto the gap widens the undecided band)."""
 MAX_PROPOSALS = 10_000
 DATA_VERSION = 1
 
@@ -205,7 +205,7 @@ def near_edge_start(envs: dict[str, Any], scenario: str, rng: np.random.Generato
 
 def tower_margin(scene: Scene) -> float:
     """Static margin (block sizes) of the scene's tower column (``meta["tower"]``), ordered by height."""
-    cubes = sorted((find_object(scene, i) for i in scene["meta"]["tower"]), key=lambda o: o["position"][2])
+    cubes = sorted((find_object(scene, i) for i in tower_ids(scene)), key=lambda o: o["position"][2])
     return static_margin(cubes)
 
 

@@ -292,8 +292,10 @@ def _cmd_ceiling(args: argparse.Namespace) -> int:
     print(_table([("answer read from", "accuracy")] + [(k, pct(v)) for k, v in result.items()]))
     if args.out:
         command = _command_line()
-        record = {"command": command, "machine": machine_description(), "task": args.task, "episodes": args.episodes, "seed": seed}
-        record |= {"dynamics": args.dynamics, "accuracy": result}
+        record = {
+            "command": command, "machine": machine_description(), "task": args.task, "episodes": args.episodes, "seed": seed,
+            "dynamics": args.dynamics, "accuracy": result,
+        }
         atomic_write_text(args.out, json.dumps(record, indent=1))
         print(f"written: {args.out}")
     return 0

@@ -167,9 +167,10 @@ def scene_questions(scene: Scene, rng: np.random.Generator, optional: tuple[str,
         else:
             ask("exists", "yes", colour=sorted(present)[int(rng.integers(len(present)))])
     ask("caption", caption(scene))
-    tower = sorted((o for o in cubes if o["id"] in scene.get("meta", {}).get("tower", ())), key=lambda o: o["position"][2])
-    if "offset" in optional and len(tower) >= 2:
-        k = int(rng.integers(1, len(tower)))
-        upper, lower = tower[k], tower[k - 1]
-        ask("offset", offset_answer(upper["position"][0], lower["position"][0]), a=_name(upper), b=_name(lower))
+    if "offset" in optional:
+        tower = sorted((o for o in cubes if o["id"] in scene.get("meta", {}).get("tower", ())), key=lambda o: o["position"][2])
+        if len(tower) >= 2:
+            k = int(rng.integers(1, len(tower)))
+            upper, lower = tower[k], tower[k - 1]
+            ask("offset", offset_answer(upper["position"][0], lower["position"][0]), a=_name(upper), b=_name(lower))
     return out

@@ -490,12 +490,14 @@ def model_card(summary: dict[str, Any]) -> str:
         stages.append(stage)
         stage = stage.get("previous_stage")
     commands = "\n".join(_command(st["settings"]) for st in reversed(stages))
+    offsets = any(st["settings"].get("extra_questions", {}).get("offset") for st in stages)
+    skills = ",\nhow far each tower block is shifted from the one below (to a tenth of a block size)" if offsets else ""
     earlier = "".join(
         f"- Stage {i + 1}: {st['train_scenes']} scenes, {st['train_pairs']} pairs, {st['steps']} steps, "
         f"{st['seconds']['total']} s on {st['machine']}.\n"
         for i, st in enumerate(reversed(stages[1:]))
     )
-    return _card_text(summary, s, rows, commands, earlier)
+    return _card_text(summary, s, rows, commands, earlier, skills)
 
 
 def _command(s: dict[str, Any]) -> str:
@@ -509,21 +511,12 @@ def _command(s: dict[str, Any]) -> str:
     )
 
 
-def _offset_clause(summary: dict[str, Any]) -> str:
-    stage: dict[str, Any] | None = summary
-    while stage is not None:
-        if stage["settings"].get("extra_questions", {}).get("offset"):
-            return ",\nhow far each tower block is shifted from the one below (to a tenth of a block size)"
-        stage = stage.get("previous_stage")
-    return ""
-
-
-def _card_text(summary: dict[str, Any], s: dict[str, Any], rows: str, command: str, earlier: str) -> str:
+def _card_text(summary: dict[str, Any], s: dict[str, Any], rows: str, command: str, earlier: str, skills: str) -> str:
     return f"""# physground tiny VLM
 
 A LLaVA-style vision-language model ({summary['parameters'] / 1e6:.2f} M parameters, stored as {s['save_dtype']}) pre-trained
 from scratch on static scenes of physground's shared world. It answers questions about colours,
-counts, the colour order of a tower, left/right, the highest object and surfaces{_offset_clause(summary)}, and writes
+counts, the colour order of a tower, left/right, the highest object and surfaces{skills}, and writes
 captions. It was **never trained on an outcome** (fall, land, catch): it is the analogue of a
 pre-trained VLM that knows images and words but has not been trained on physics.
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from agent.evaluation import EVAL_SEED
 from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagine
+from dynamics.rollout import imagined_events
 from envs.scene import find_object
 from envs.towers import static_margin
 
@@ -62,8 +62,8 @@ for i in range(episodes):
     starts.append(start)
 imagined = []
 for k in range(0, episodes, 50):
-    frames = imagine(policy.dynamics.step, starts[k : k + 50], semantics._sim_seconds(), policy.dynamics.config.dt, "cpu")
-    imagined += [semantics.events(s, f[-1])["any_fell"] for s, f in zip(starts[k : k + 50], frames)]
+    events = imagined_events(semantics, starts[k : k + 50], policy.dynamics.step, semantics._sim_seconds(), policy.dynamics.config.dt)
+    imagined += [e["any_fell"] for e in events]
 imagined, truth, margins = np.array(imagined), np.array(truth), np.array(margins)
 wrong = imagined != truth
 print(f"{task}: imagination right {100 * (1 - wrong.mean()):.1f} %, symbolic statics right {100 * ((margins < 0) == truth).mean():.1f} %; "

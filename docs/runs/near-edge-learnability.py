@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
-from dynamics.rollout import imagine
+from dynamics.rollout import imagined_events
 from envs import TASKS
 from envs.scene import BLOCK_SIZE, SceneConfig, new_scene
 from envs.towers import distinct_colours, sample_tower, static_margin
@@ -92,9 +92,7 @@ model = load_dynamics(SHIPPED_GNN)
 test_scenes = [scenes[i] for i in test.tolist()]
 gnn = []
 for k in range(0, len(test_scenes), 50):
-    chunk = test_scenes[k : k + 50]
-    frames = imagine(model.step, chunk, 3.0, model.config.dt)
-    gnn += [env.unwrapped.events(s, f[-1])["any_fell"] for s, f in zip(chunk, frames)]
+    gnn += [e["any_fell"] for e in imagined_events(env.unwrapped, test_scenes[k : k + 50], model.step, 3.0, model.config.dt)]
 gnn, truth, m = np.array(gnn), y[test.numpy()], margins[test.numpy()]
 print(f"test ({len(truth)}):  MLP {100 * (mlp == truth).mean():.1f} %   GNN imagination {100 * (gnn == truth).mean():.1f} %   "
       f"best margin threshold {100 * best_threshold_accuracy(m, truth):.1f} %")
