@@ -331,26 +331,43 @@ def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int
 
 
 class TransitionDataset(torch.utils.data.Dataset):
-    """One-step transitions (state_t, state_t+1, props) of chosen trajectories."""
+    """Transitions of chosen trajectories: a state and the ``horizon`` states that follow it.
 
-    def __init__(self, data: PlayData, trajectories: list[int]) -> None:
+    Args:
+        data: The play trajectories.
+        trajectories: Which of them (indices).
+        horizon: Following states per item (1: one-step transitions; more: windows for a
+            multi-step rollout loss). Every start frame with ``horizon`` frames after it is used.
+
+    Raises:
+        ValueError: A horizon below 1 or not shorter than the trajectories.
+    """
+
+    def __init__(self, data: PlayData, trajectories: list[int], horizon: int = 1) -> None:
+        if not 1 <= horizon < data.settings.frames:
+            raise ValueError(f"horizon must be in [1, {data.settings.frames - 1}] (frames per trajectory - 1), got {horizon}")
         self.data = data
-        self.index = [(t, f) for t in trajectories for f in range(data.settings.frames - 1)]
+        self.horizon = horizon
+        self.index = [(t, f) for t in trajectories for f in range(data.settings.frames - horizon)]
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(state (N, 13), following states (N, horizon, 13), props (N, PROP_DIM))."""
         t, f = self.index[i]
         a, b = self.data.offsets[t], self.data.offsets[t + 1]
-        return self.data.states[a:b, f], self.data.states[a:b, f + 1], self.data.props[a:b]
+        return self.data.states[a:b, f], self.data.states[a:b, f + 1 : f + 1 + self.horizon], self.data.props[a:b]
 
 
 def collate_transitions(batch: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
-    """Concatenate graphs: ``state``, ``next_state`` (N, 13), ``props`` (N, P), ``batch`` (N,)."""
+    """Concatenate graphs: ``state``, ``next_state`` (N, 13), ``future`` (horizon, N, 13) (the
+    states after ``state``; ``future[0]`` is ``next_state``), ``props`` (N, P), ``batch`` (N,)."""
+    future = torch.from_numpy(np.concatenate([b[1] for b in batch])).transpose(0, 1).contiguous()
     return {
         "state": torch.from_numpy(np.concatenate([b[0] for b in batch])),
-        "next_state": torch.from_numpy(np.concatenate([b[1] for b in batch])),
+        "next_state": future[0],
+        "future": future,
         "props": torch.from_numpy(np.concatenate([b[2] for b in batch])),
         "batch": torch.cat([torch.full((len(b[0]),), i, dtype=torch.long) for i, b in enumerate(batch)]),
     }

@@ -11,8 +11,9 @@ from typing import Any
 import lightning as L
 import torch
 
+from dynamics.checkpoint import load_dynamics
 from dynamics.data import SCENARIOS, PlaySettings, TransitionDataset, collate_transitions, load_or_generate, split_trajectories
-from dynamics.gnn import DynamicsConfig, DynamicsModel, axis_angle_to_quat, quat_multiply, state_delta
+from dynamics.gnn import DynamicsConfig, DynamicsModel, apply_delta, axis_angle_to_quat, quat_multiply, state_delta
 from dynamics.rollout import mean_position_error, rollout_states
 
 
@@ -28,6 +29,8 @@ class PlayDataModule(L.LightningDataModule):
         batch_size: Graphs per batch.
         workers: Processes generating the data.
         loader_workers: DataLoader workers.
+        horizon: States after each training state in a batch (``future``); set from the model's
+            ``rollout_steps`` by ``physground train-dynamics``.
         scenarios: The play mix, cycled in order (a scenario listed twice is twice as common);
             default: every scenario once (``dynamics.data.SCENARIOS``); the near-edge scenarios
             (``dynamics.data.NEAR_EDGE_SCENARIOS``) are opt-in.
@@ -36,7 +39,7 @@ class PlayDataModule(L.LightningDataModule):
     def __init__(
         self, cache_dir: str = "out/play-cache", n_trajectories: int = 6000, seed: int = 0, max_tower: int = 4,
         val_fraction: float = 0.05, batch_size: int = 128, workers: int = 1, loader_workers: int = 0,
-        scenarios: list[str] | None = None,
+        scenarios: list[str] | None = None, horizon: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -53,7 +56,7 @@ class PlayDataModule(L.LightningDataModule):
 
     def _loader(self, ids: list[int], shuffle: bool) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
-            TransitionDataset(self.data, ids), batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_transitions,
+            TransitionDataset(self.data, ids, self.hparams.horizon), batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_transitions,
             num_workers=self.hparams.loader_workers, drop_last=shuffle,
         )
 
@@ -71,24 +74,44 @@ class PlayDataModule(L.LightningDataModule):
 
 
 class DynamicsModule(L.LightningModule):
-    """One-step training of :class:`DynamicsModel` with noise injection (as in the Graph Network
-    Simulator: inputs are perturbed, targets still lead to the clean next state, so rollouts learn
-    to correct their own drift). Validation also rolls validation trajectories out and logs the
-    position error after 0.5 s and 2 s in block sizes.
+    """Training of :class:`DynamicsModel` with noise injection (as in the Graph Network Simulator:
+    inputs are perturbed, targets still lead to the clean next state, so rollouts learn to correct
+    their own drift). Validation also rolls validation trajectories out and logs the position
+    error after 0.5 s and 2 s in block sizes.
+
+    With ``rollout_steps`` K > 1 the training loss is the mean one-step loss along the model's own
+    K-step rollout from the (noisy) state, back-propagated through the rollout: step k's target
+    leads from the model's state after k - 1 steps to the true state k steps on, so the model
+    learns to correct the drift it makes itself, not only injected noise. Validation keeps the
+    one-step loss, so ``val/loss`` stays comparable between settings.
 
     Args:
         hidden, message_passing, mlp_layers, radius: The model (``message_passing=0``: MLP baseline).
         lr: Peak Adam learning rate (cosine decay).
         noise_position, noise_velocity, noise_rotation, noise_angular: Input noise (m, m/s, rad, rad/s).
+        rollout_steps: K, the length of the training rollout (1: one-step training).
+        init_from: A saved dynamics model (folder) to start from, weights and normalisation
+            statistics (fine-tuning); its architecture must equal the one configured here.
+
+    Raises:
+        ValueError: ``rollout_steps`` below 1, or an ``init_from`` model of another architecture.
     """
 
     def __init__(
         self, hidden: int = 128, message_passing: int = 3, mlp_layers: int = 2, radius: float = 0.06, lr: float = 1e-3,
         noise_position: float = 0.002, noise_velocity: float = 0.03, noise_rotation: float = 0.01, noise_angular: float = 0.2,
+        rollout_steps: int = 1, init_from: str | None = None,
     ) -> None:
         super().__init__()
+        if rollout_steps < 1:
+            raise ValueError(f"rollout_steps must be at least 1, got {rollout_steps}")
         self.save_hyperparameters()
         self.model = DynamicsModel(DynamicsConfig(hidden=hidden, message_passing=message_passing, mlp_layers=mlp_layers, radius=radius))
+        if init_from:
+            start = load_dynamics(init_from)
+            if start.config != self.model.config:
+                raise ValueError(f"init_from model {init_from!r} has architecture {start.config}, this run configures {self.model.config}")
+            self.model.load_state_dict(start.state_dict())
 
     def setup(self, stage: str | None = None) -> None:
         if not bool(self.model.normalised) and self.trainer is not None and self.trainer.datamodule is not None:
@@ -107,18 +130,40 @@ class DynamicsModule(L.LightningModule):
         noisy[dynamic, 3:7] = quat_multiply(turn, state[dynamic, 3:7])
         return noisy
 
+    def _step_loss(self, state: torch.Tensor, target_state: torch.Tensor, props: torch.Tensor, batch: torch.Tensor, dynamic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss of one step from ``state`` towards ``target_state`` (both (N, 13)) and the
+        model's predicted normalised change (N, 12)."""
+        target = (state_delta(state, target_state) - self.model.target_mean) / self.model.target_std
+        pred = self.model(state, props, batch)
+        return ((pred - target) ** 2)[dynamic].mean(), pred
+
     def _common_step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
-        state, target_state, props = batch["state"], batch["next_state"], batch["props"]
+        state, props, graph = batch["state"], batch["props"], batch["batch"]
         dynamic = props[:, -1] < 0.5
+        steps = self.hparams.rollout_steps if stage == "train" else 1
+        if steps == 1:
+            targets = batch["next_state"][None]
+        else:
+            targets = batch.get("future")
+            if targets is None or targets.shape[0] < steps:
+                have = 0 if targets is None else targets.shape[0]
+                raise ValueError(f"rollout_steps={steps} needs batches with at least {steps} future states (data horizon), got {have}")
         if stage == "train":
             state = self._noisy(state, dynamic)
-        target = (state_delta(state, target_state) - self.model.target_mean) / self.model.target_std
-        pred = self.model(state, props, batch["batch"])
-        loss = ((pred - target) ** 2)[dynamic].mean()
+        losses = []
+        for k in range(steps):
+            loss_k, pred = self._step_loss(state, targets[k], props, graph, dynamic)
+            losses.append(loss_k)
+            if k + 1 < steps:  # the model's own next state, kept in the graph so the loss sees its drift
+                nxt = apply_delta(state, pred * self.model.target_std + self.model.target_mean)
+                state = torch.where(dynamic[:, None], nxt, state)
+        loss = torch.stack(losses).mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{stage} loss is {loss.item()} at step {self.global_step}")
-        graphs = int(batch["batch"].max()) + 1
+        graphs = int(graph.max()) + 1
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=graphs, sync_dist=stage != "train")
+        if steps > 1:
+            self.log(f"{stage}/loss_last_step", losses[-1], batch_size=graphs)
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

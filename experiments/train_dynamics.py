@@ -7,6 +7,7 @@ training, the model is exported (weights + normalisation statistics + config + c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -21,12 +22,17 @@ from dynamics.module import DynamicsModule, PlayDataModule, rollout_position_err
 class _DynamicsCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 (jsonargparse parser)
         parser.add_argument("--export", default="out/dynamics/model", help="where the trained model is written")
+        # one source of truth: the data's windows are as long as the model's training rollout
+        parser.link_arguments("model.rollout_steps", "data.horizon")
 
 
 def train_dynamics(argv: Sequence[str]) -> Path:
     """Parse ``argv`` like LightningCLI, train, evaluate rollouts on validation data, export."""
     started = time.time()
     cli = _DynamicsCLI(DynamicsModule, PlayDataModule, args=list(argv), run=False, save_config_kwargs={"overwrite": True})
+    init_from = cli.config["model"]["init_from"]
+    # the starting point by content, before training: the folder may be the export target or be replaced later
+    init_digest = hashlib.sha256((Path(init_from) / "model.safetensors").read_bytes()).hexdigest() if init_from else None
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     module, data = cli.model, cli.datamodule
     errors = rollout_position_errors(module.model.cpu(), data.data, data.val_ids)
@@ -34,7 +40,8 @@ def train_dynamics(argv: Sequence[str]) -> Path:
     summary = {
         "argv": list(argv),
         "config": json.loads(json.dumps(cli.config.as_dict(), default=str)),
-        "train_transitions": len(data.train_ids) * (data.settings.frames - 1),
+        "init_from_sha256": init_digest,
+        "train_transitions": len(data.train_ids) * (data.settings.frames - data.hparams.horizon),
         "validation_rollout_error_blocks": errors,
         "epochs": int(cli.trainer.current_epoch),
         "steps": int(cli.trainer.global_step),

@@ -266,3 +266,86 @@ def test_train_dynamics_reports_a_bad_config_value_in_one_line(tmp_path, capsys)
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == "physground: error: unknown play scenario 'juggle'; valid: tower, removal, drop, push, poke, roll, flight, critical_tower, critical_removal"
     assert not (tmp_path / "model").exists()
+
+
+def test_windows_hold_the_following_states_and_reject_a_bad_horizon(play):
+    one = TransitionDataset(play, [0, 1])
+    three = TransitionDataset(play, [0, 1], horizon=3)
+    frames = play.settings.frames
+    assert len(one) == 2 * (frames - 1) and len(three) == 2 * (frames - 3)
+    window = collate_transitions([three[0], three[frames - 3]])
+    states0, _ = play.trajectory(0)
+    states1, _ = play.trajectory(1)
+    n0 = states0.shape[1]
+    assert window["future"].shape == (3, n0 + states1.shape[1], 13)
+    np.testing.assert_array_equal(window["future"][2, :n0].numpy(), states0[3])
+    np.testing.assert_array_equal(window["future"][1, n0:].numpy(), states1[2])
+    np.testing.assert_array_equal(window["next_state"].numpy(), window["future"][0].numpy())
+    with pytest.raises(ValueError, match=rf"horizon must be in \[1, {frames - 1}\].*got {frames}"):
+        TransitionDataset(play, [0], horizon=frames)
+
+
+def test_rollout_loss_is_the_mean_step_loss_along_the_models_own_rollout(play, batch, model):
+    module = DynamicsModule(hidden=32, message_passing=2, noise_position=0, noise_velocity=0, noise_rotation=0, noise_angular=0)
+    module.model.load_state_dict(model.state_dict())
+    module.log = lambda *a, **k: None
+
+    def step_loss(state, target_state, props, graph):
+        target = (state_delta(state, target_state) - model.target_mean) / model.target_std
+        return ((model(state, props, graph) - target) ** 2)[props[:, -1] < 0.5].mean()
+
+    with torch.no_grad():
+        one = step_loss(batch["state"], batch["next_state"], batch["props"], batch["batch"])
+        assert float(module._common_step(batch, "train")) == pytest.approx(float(one), rel=1e-5)
+
+        dataset = TransitionDataset(play, list(range(play.n_trajectories)), horizon=2)
+        windows = collate_transitions([dataset[i] for i in range(0, len(dataset), 11)])
+        state, props, graph = windows["state"], windows["props"], windows["batch"]
+        second_start = model.step(state, props, graph)  # static objects stay, dynamic ones move as imagined
+        expected = (step_loss(state, windows["future"][0], props, graph) + step_loss(second_start, windows["future"][1], props, graph)) / 2
+        module.hparams.rollout_steps = 2
+        assert float(module._common_step(windows, "train")) == pytest.approx(float(expected), rel=1e-4)
+
+    loss = module._common_step(windows, "train")
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in module.model.parameters() if p.requires_grad)
+
+    with pytest.raises(ValueError, match="rollout_steps=3 needs batches with at least 3 future states"):
+        DynamicsModule(hidden=32, message_passing=2, rollout_steps=3)._common_step(batch, "train")
+    with pytest.raises(ValueError, match="rollout_steps must be at least 1, got 0"):
+        DynamicsModule(rollout_steps=0)
+
+
+def test_a_rollout_loss_trains_from_a_saved_model_and_validation_stays_one_step(tmp_path, model):
+    save_dynamics(model, tmp_path / "start")
+    data = PlayDataModule(cache_dir=str(tmp_path / "cache"), n_trajectories=8, batch_size=8, horizon=3)
+    module = DynamicsModule(hidden=32, message_passing=2, rollout_steps=3, init_from=str(tmp_path / "start"))
+    before = {k: v.clone() for k, v in module.model.state_dict().items()}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "init_from loads weights and statistics"
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(module, datamodule=data)
+    after = module.model.state_dict()
+    assert torch.equal(after["target_std"], before["target_std"]), "statistics of the saved model are kept, not refitted"
+    assert not torch.equal(after["decoder.0.weight"], before["decoder.0.weight"])
+    assert {"train/loss", "train/loss_last_step", "val/loss"} <= set(trainer.callback_metrics)
+    with pytest.raises(ValueError, match="has architecture .*hidden=32.* this run configures .*hidden=16"):
+        DynamicsModule(hidden=16, message_passing=2, init_from=str(tmp_path / "start"))
+
+
+def test_train_dynamics_links_the_data_horizon_and_records_the_starting_weights(tmp_path, batch):
+    import hashlib
+
+    from experiments.cli import main
+
+    start = DynamicsModel(DynamicsConfig(hidden=64, message_passing=2))
+    start.fit_normalisation(batch["state"], batch["next_state"], batch["props"], batch["batch"])
+    save_dynamics(start, tmp_path / "start")
+    code = main(["train-dynamics", "--config", "experiments/configs/dynamics/quick.yaml", "--data.n_trajectories", "6", "--data.batch_size", "8",
+                 "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+                 "--model.rollout_steps", "2", "--model.init_from", str(tmp_path / "start"), "--data.cache_dir", str(tmp_path / "cache"),
+                 "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"), "--export", str(tmp_path / "model")])
+    assert code == 0
+    training = json.loads((tmp_path / "model" / "config.json").read_text())["training"]
+    assert training["config"]["data"]["horizon"] == 2, "the data's windows follow the model's rollout length"
+    assert training["init_from_sha256"] == hashlib.sha256((tmp_path / "start" / "model.safetensors").read_bytes()).hexdigest()
+    assert training["train_transitions"] == 5 * (PlaySettings().frames - 2)
