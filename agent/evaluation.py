@@ -90,7 +90,8 @@ def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 
 
 @torch.no_grad()
 def imagination_ceiling(
-    task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8, dynamics: str | None = None
+    task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8, dynamics: str | None = None,
+    grounder: str | None = None,
 ) -> dict[str, float | None]:
     """What a hybrid agent can reach on a yes/no task: accuracy of the answer read straight from
     its imagination (the asked event of the imagined rollout, no decision network), from the
@@ -98,7 +99,8 @@ def imagination_ceiling(
     (or, with another ``seed``, on other episodes: a selection range for choosing a dynamics
     model); for "will it fall" questions also the symbolic stability check on the same scenes
     (None otherwise). A scene the task's semantics cannot be applied to counts as answered wrong.
-    ``dynamics`` is a dynamics model folder (default: the shipped GNN).
+    ``dynamics`` is a dynamics model folder (default: the shipped GNN), ``grounder`` a learned
+    grounder folder (default: the shipped one).
 
     Raises:
         ValueError: ``task`` has no yes/no question.
@@ -107,7 +109,10 @@ def imagination_ceiling(
     from perception.scene_graph import SceneGraph, settle, symbolic_stability
 
     grounders = {"learned grounder": "hybrid", "simulator scenes": "hybrid-oracle"}
-    specs = {name: AgentSpec(agent=agent, task=task, image_size=image_size, dynamics=dynamics) for name, agent in grounders.items()}  # checks the task name
+    specs = {  # checks the task name
+        name: AgentSpec(agent=agent, task=task, image_size=image_size, dynamics=dynamics, grounder=grounder if agent == "hybrid" else None)
+        for name, agent in grounders.items()
+    }
     env = env_factory(task, image_size)()
     if not isinstance(env.unwrapped, YesNoTaskEnv):
         env.close()

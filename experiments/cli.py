@@ -287,14 +287,14 @@ def _cmd_ceiling(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     seed = EVAL_SEED if args.seed is None else args.seed
-    result = imagination_ceiling(args.task, args.episodes, seed=seed, dynamics=args.dynamics)
+    result = imagination_ceiling(args.task, args.episodes, seed=seed, dynamics=args.dynamics, grounder=args.grounder)
     pct = lambda v: "n/a" if v is None else f"{v * 100:.1f} %"  # noqa: E731
     print(_table([("answer read from", "accuracy")] + [(k, pct(v)) for k, v in result.items()]))
     if args.out:
         command = _command_line()
         record = {
             "command": command, "machine": machine_description(), "task": args.task, "episodes": args.episodes, "seed": seed,
-            "dynamics": args.dynamics, "accuracy": result,
+            "dynamics": args.dynamics, "grounder": args.grounder, "accuracy": result,
         }
         atomic_write_text(args.out, json.dumps(record, indent=1))
         print(f"written: {args.out}")
@@ -523,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=200, help="episodes, from --seed on")
     p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the evaluation seeds eval-agent uses); another range to choose a dynamics model on")
     p.add_argument("--dynamics", default=None, help="dynamics model folder (default: the shipped GNN)")
+    p.add_argument("--grounder", default=None, help="learned grounder folder (default: the shipped one)")
     p.add_argument("--out", default=None, help="also write the result as JSON")
     p.set_defaults(handler=_cmd_ceiling)
 

@@ -276,6 +276,16 @@ def test_the_imagination_ceiling_takes_another_seed_range_and_dynamics_model(tmp
         imagination_ceiling("TowerStability", episodes=1, image_size=64, dynamics=str(tmp_path / "nowhere"))
 
 
+def test_the_imagination_ceiling_takes_another_grounder(tmp_path):
+    from agent.evaluation import imagination_ceiling
+    from perception.grounder_training import SHIPPED_GROUNDER
+
+    default = imagination_ceiling("TowerStability", episodes=4, image_size=64)
+    assert imagination_ceiling("TowerStability", episodes=4, image_size=64, grounder=str(SHIPPED_GROUNDER)) == default
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        imagination_ceiling("TowerStability", episodes=1, image_size=64, grounder=str(tmp_path / "nowhere"))
+
+
 def test_the_ceiling_command_refuses_a_negative_seed_in_one_line(capsys):
     assert main(["ceiling", "--task", "TowerStability", "--episodes", "1", "--seed", "-5"]) == 2
     assert capsys.readouterr().err.strip() == "physground: error: --seed must be >= 0, got -5"
