@@ -30,7 +30,7 @@ class PlayDataModule(L.LightningDataModule):
         workers: Processes generating the data.
         loader_workers: DataLoader workers.
         horizon: States after each training state in a batch (``future``); set from the model's
-            ``rollout_steps`` by ``physground train-dynamics``.
+            ``rollout_steps`` by ``physground train-dynamics``. Validation batches are one-step.
         scenarios: The play mix, cycled in order (a scenario listed twice is twice as common);
             default: every scenario once (``dynamics.data.SCENARIOS``); the near-edge scenarios
             (``dynamics.data.NEAR_EDGE_SCENARIOS``) are opt-in.
@@ -54,17 +54,18 @@ class PlayDataModule(L.LightningDataModule):
             self.data = load_or_generate(self.hparams.cache_dir, self.settings, self.hparams.workers)
             self.train_ids, self.val_ids = split_trajectories(self.data.n_trajectories, self.hparams.val_fraction, self.hparams.seed)
 
-    def _loader(self, ids: list[int], shuffle: bool) -> torch.utils.data.DataLoader:
+    def _loader(self, ids: list[int], shuffle: bool, horizon: int) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
-            TransitionDataset(self.data, ids, self.hparams.horizon), batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_transitions,
+            TransitionDataset(self.data, ids, horizon), batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_transitions,
             num_workers=self.hparams.loader_workers, drop_last=shuffle,
         )
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.train_ids, True)
+        return self._loader(self.train_ids, True, self.hparams.horizon)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.val_ids, False)
+        # validation is one-step whatever the training horizon: the same transitions in every setting
+        return self._loader(self.val_ids, False, 1)
 
     def normalisation_sample(self, n: int = 8000) -> dict[str, torch.Tensor]:
         """A large batch of training transitions for the normalisation statistics."""
@@ -83,7 +84,7 @@ class DynamicsModule(L.LightningModule):
     K-step rollout from the (noisy) state, back-propagated through the rollout: step k's target
     leads from the model's state after k - 1 steps to the true state k steps on, so the model
     learns to correct the drift it makes itself, not only injected noise. Validation keeps the
-    one-step loss, so ``val/loss`` stays comparable between settings.
+    one-step loss on every validation transition, so ``val/loss`` stays comparable between settings.
 
     Args:
         hidden, message_passing, mlp_layers, radius: The model (``message_passing=0``: MLP baseline).

@@ -328,6 +328,7 @@ def test_a_rollout_loss_trains_from_a_saved_model_and_validation_stays_one_step(
     assert torch.equal(after["target_std"], before["target_std"]), "statistics of the saved model are kept, not refitted"
     assert not torch.equal(after["decoder.0.weight"], before["decoder.0.weight"])
     assert {"train/loss", "train/loss_last_step", "val/loss"} <= set(trainer.callback_metrics)
+    assert data.train_dataloader().dataset.horizon == 3 and data.val_dataloader().dataset.horizon == 1
     with pytest.raises(ValueError, match="has architecture .*hidden=32.* this run configures .*hidden=16"):
         DynamicsModule(hidden=16, message_passing=2, init_from=str(tmp_path / "start"))
 
