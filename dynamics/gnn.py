@@ -279,10 +279,13 @@ class DynamicsModel(nn.Module):
 
     def step(self, state: torch.Tensor, props: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
         """The state ``dt`` later (N, 13); static objects stay where they are."""
-        delta = self(state, props, batch) * self.target_std + self.target_mean
-        nxt = apply_delta(state, delta)
-        static = props[:, -1:] > 0.5
-        return torch.where(static, state, nxt)
+        return self.advance(state, props, self(state, props, batch))
+
+    def advance(self, state: torch.Tensor, props: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        """The state (N, 13) after this model's normalised ``prediction`` (N, 12) for ``state``;
+        static objects stay where they are (differentiable: training unrolls through it)."""
+        nxt = apply_delta(state, prediction * self.target_std + self.target_mean)
+        return torch.where(props[:, -1:] > 0.5, state, nxt)
 
 
 def constant_velocity_step(state: torch.Tensor, props: torch.Tensor, dt: float) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 
 from dynamics.checkpoint import load_dynamics
 from dynamics.data import SCENARIOS, PlaySettings, TransitionDataset, collate_transitions, load_or_generate, split_trajectories
-from dynamics.gnn import DynamicsConfig, DynamicsModel, apply_delta, axis_angle_to_quat, quat_multiply, state_delta
+from dynamics.gnn import DynamicsConfig, DynamicsModel, axis_angle_to_quat, quat_multiply, state_delta
 from dynamics.rollout import mean_position_error, rollout_states
 
 
@@ -142,13 +142,9 @@ class DynamicsModule(L.LightningModule):
         state, props, graph = batch["state"], batch["props"], batch["batch"]
         dynamic = props[:, -1] < 0.5
         steps = self.hparams.rollout_steps if stage == "train" else 1
-        if steps == 1:
-            targets = batch["next_state"][None]
-        else:
-            targets = batch.get("future")
-            if targets is None or targets.shape[0] < steps:
-                have = 0 if targets is None else targets.shape[0]
-                raise ValueError(f"rollout_steps={steps} needs batches with at least {steps} future states (data horizon), got {have}")
+        targets = batch["future"]
+        if targets.shape[0] < steps:
+            raise ValueError(f"rollout_steps={steps} needs batches with at least {steps} future states (data horizon), got {targets.shape[0]}")
         if stage == "train":
             state = self._noisy(state, dynamic)
         losses = []
@@ -156,8 +152,7 @@ class DynamicsModule(L.LightningModule):
             loss_k, pred = self._step_loss(state, targets[k], props, graph, dynamic)
             losses.append(loss_k)
             if k + 1 < steps:  # the model's own next state, kept in the graph so the loss sees its drift
-                nxt = apply_delta(state, pred * self.model.target_std + self.model.target_mean)
-                state = torch.where(dynamic[:, None], nxt, state)
+                state = self.model.advance(state, props, pred)
         loss = torch.stack(losses).mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{stage} loss is {loss.item()} at step {self.global_step}")
