@@ -23,7 +23,7 @@ Measured 2026-11-26 (the first 1,000 evaluation episodes; round-6 GNN, shipped t
     margin [ 0.10, 0.20)  n=185  truth falls  16 %  imagination wrong 14.6 %
     margin [ 0.20, 1.00)  n=221  truth falls   0 %  imagination wrong  0.0 %
 
-Round-8 GNN (twice the play data; shipped since):
+Round-8 GNN (twice the play data; shipped after round 6, until round 9):
 
     TowerStability: imagination right 97.1 %, symbolic statics right 93.2 %; errors 29 (8 imagined falls, 21 missed)
     margin [ 0.00, 0.02)  imagination wrong 19.1 %   [0.02, 0.05) 18.2 %   [0.05, 0.10) 6.7 %

@@ -22,7 +22,7 @@ The answer in the undecided band is largely predictable from the geometry: an ML
 examples gets 87 % of the towers with a margin in [0, 0.05) right, the round-6 GNN's imagination
 (shipped then) 75-79 %, and a single threshold on the margin 86-87 % overall. Round 7
 (docs/runs/dynamics-selection.md) gave the GNN such towers in play and did not beat it; round 8 gave
-it twice the play data. With the round-8 GNN (shipped since) the same run prints:
+it twice the play data. With the round-8 GNN (shipped after round 6, until round 9) the same run prints:
 
     test (1000):  MLP 92.8 %   GNN imagination 90.5 %   best margin threshold 86.7 %
     margin [-0.02,  0.00)  n=141  falls 100 %  MLP  95.7 %  GNN  97.9 %
