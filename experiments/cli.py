@@ -469,8 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/learned-grounder", help="output folder: the grounder's files plus the refiner (may be --grounder itself)")
     p.add_argument("--grounder", default=None, help="learned grounder to add the refiner to (default: the shipped one)")
     p.add_argument("--vlm", default=None, help="VLM the grounder reads (default: the shipped tiny VLM)")
-    _add_perception_training_args(p, scenes=8000, lr=2e-3)
-    p.add_argument("--steps", type=int, default=3000)
+    _add_perception_training_args(p, scenes=16000, lr=2e-3)  # the shipped refiner's recipe
+    p.add_argument("--steps", type=int, default=12000)
     p.set_defaults(handler=_cmd_train_refiner)
 
     p = sub.add_parser("eval-dynamics", help="dynamics model vs MuJoCo: errors and event accuracy, with baselines")

@@ -56,8 +56,8 @@ class RefinerSettings:
     out: str
     grounder: str = str(SHIPPED_GROUNDER)
     vlm: str = str(SHIPPED_CHECKPOINT)
-    n_scenes: int = 8000
-    steps: int = 3000
+    n_scenes: int = 16000
+    steps: int = 12000
     batch_size: int = 128
     lr: float = 2e-3
     jitter: tuple[float, float, float] = (0.5, 0.1, 0.25)
