@@ -3,6 +3,8 @@ shipped refiner's precision."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -82,6 +84,22 @@ def test_bad_shapes_and_settings_are_refused_naming_the_value():
         RefinerSettings(out="x", steps=2)
     with pytest.raises(ValueError, match=r"jitter must be three non-negative.*-0.1"):
         RefinerSettings(out="x", jitter=(0.5, -0.1, 0.2))
+
+
+def test_the_default_settings_are_the_shipped_refiners_recipe():
+    """`physground train-refiner` with no options retrains the shipped refiner (paths and the
+    rendering processes aside), and the command line's defaults are the settings' defaults."""
+    import json
+
+    from experiments.cli import build_parser
+
+    recipe = json.loads((SHIPPED_GROUNDER / "refiner.json").read_text())["settings"]
+    defaults = asdict(RefinerSettings(out="x"))
+    for key in ("n_scenes", "steps", "batch_size", "lr", "jitter", "seed", "eval_per_task"):
+        assert defaults[key] == (tuple(recipe[key]) if key == "jitter" else recipe[key]), key
+    args = build_parser().parse_args(["train-refiner"])
+    cli = {"n_scenes": args.scenes, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "eval_per_task": args.eval_per_task, "workers": args.workers}
+    assert cli == {k: defaults[k] for k in cli}
 
 
 def test_training_examples_repeat_and_point_back_to_the_true_centre():
