@@ -19,7 +19,7 @@ episodes per task):
 The fine stage halves the z error but cuts x by a tenth only; the answers move by +0.4 / -0.4 points
 (noise). The x error has no bias and no trend with position (400 TowerStability episodes: signed mean
 0.0007 block sizes, correlation with the true x 0.02, a linear fit in x, y, z leaves it unchanged);
-0.6 mm is about a sixth of a pixel of the 128-pixel observation. Not shipped.
+0.6 mm is about a ninth of a pixel of the 128-pixel observation (a block is 11 pixels wide). Not shipped.
 """
 
 import sys
