@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +49,17 @@ def policy_for_task(spec: AgentSpec, policy: Policy, task: str) -> Policy:
 
 
 @torch.no_grad()
+def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """Reset ``env`` to the seeds ``seed`` .. ``seed + episodes - 1`` in order, ``batch`` at a time.
+
+    Yields:
+        (observations stacked as a vector env would, the resets' infos in seed order).
+    """
+    for first in range(0, episodes, batch):
+        resets = [env.reset(seed=seed + i) for i in range(first, min(first + batch, episodes))]
+        yield _stack_observations([o for o, _ in resets]), [info for _, info in resets]
+
+
 def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8) -> dict[str, float]:
     """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
     tasks), invalid answers, and per episode (in seed order, so that runs evaluated on the same
@@ -121,11 +134,9 @@ def imagination_ceiling(
     semantics = policies["learned grounder"].semantics
     falls_question: bool | None = None
     hits: dict[str, list[bool]] = {f"{kind}, {name}": [] for kind in ("imagination", "symbolic check") for name in grounders}
-    for first in range(0, episodes, batch):
-        resets = [env.reset(seed=seed + i) for i in range(first, min(first + batch, episodes))]
-        obs = _stack_observations([o for o, _ in resets])
-        infos = {"scene": [info["scene"] for _, info in resets]}
-        truth = [info["label"] == env.unwrapped.YES for _, info in resets]
+    for obs, reset_infos in reset_batches(env, seed, episodes, batch):
+        infos = {"scene": [info["scene"] for info in reset_infos]}
+        truth = [info["label"] == env.unwrapped.YES for info in reset_infos]
         for name, policy in policies.items():
             scenes = policy.grounded_scenes(obs, infos)
             asked = policy.imagined_events(scenes)[:, 0, policy.event_features.index("asked")] > 0.5

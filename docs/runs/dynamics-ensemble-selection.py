@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from agent.evaluation import _stack_observations
+from agent.evaluation import reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
 from dynamics.checkpoint import load_dynamics
 
@@ -53,11 +53,9 @@ pols = {"learned": build_policy(AgentSpec("hybrid", task, grounder=grounder)), "
 ans = {f"{s}/{m}": [] for s in pols for m in models}
 truth = []
 t0 = time.time()
-for first in range(0, episodes, 8):
-    resets = [env.reset(seed=seed + i) for i in range(first, min(first + 8, episodes))]
-    obs = _stack_observations([o for o, _ in resets])
-    infos = {"scene": [i["scene"] for _, i in resets]}
-    truth += [i["label"] == env.unwrapped.YES for _, i in resets]
+for obs, reset_infos in reset_batches(env, seed, episodes):
+    infos = {"scene": [i["scene"] for i in reset_infos]}
+    truth += [i["label"] == env.unwrapped.YES for i in reset_infos]
     for s, p in pols.items():
         scenes = p.grounded_scenes(obs, infos)
         for m, model in models.items():

@@ -13,9 +13,9 @@ import sys
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED, _stack_observations
+from agent.evaluation import EVAL_SEED, reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagine
+from dynamics.rollout import imagined_events
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 RANGES = {"selection (1,500 from 8,000,001)": (8_000_001, 1500), "evaluation (1,000 from 50,000,000)": (EVAL_SEED, 1000)}
@@ -27,13 +27,10 @@ def displacements(task: str, seed: int, episodes: int) -> tuple[np.ndarray, np.n
     env, semantics = env_factory(task, 128)(), policy.semantics
     seconds, dt = semantics._sim_seconds(), policy.dynamics.config.dt
     imagined, truth = [], []
-    for first in range(0, episodes, 8):
-        resets = [env.reset(seed=seed + i) for i in range(first, min(first + 8, episodes))]
-        obs = _stack_observations([o for o, _ in resets])
+    for obs, infos in reset_batches(env, seed, episodes):
         starts = [semantics.counterfactual(s, 0) for s in policy.grounded_scenes(obs, None)]
-        ends = imagine(policy.dynamics.step, starts, seconds, dt)
-        imagined += [semantics.events(s, e[-1])["max_displacement"] for s, e in zip(starts, ends)]
-        truth += [info["label"] == env.unwrapped.YES for _, info in resets]
+        imagined += [e["max_displacement"] for e in imagined_events(semantics, starts, policy.dynamics.step, seconds, dt)]
+        truth += [info["label"] == env.unwrapped.YES for info in infos]
     env.close()
     return np.array(imagined), np.array(truth)
 

@@ -26,9 +26,9 @@ import sys
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED, _stack_observations
+from agent.evaluation import EVAL_SEED, reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagine
+from dynamics.rollout import imagined_events
 from envs.scene import BLOCK_SIZE
 from perception.grounders import LearnedGrounder, graph_from_objects
 
@@ -47,11 +47,9 @@ for task in ("TowerStability", "BlockRemoval"):
     semantics, env = policy.semantics, env_factory(task, 128)()
     seconds, dt = semantics._sim_seconds(), policy.dynamics.config.dt
     hits, errors = {"shipped": [], "shipped + fine": []}, {"shipped": [], "shipped + fine": []}
-    for first in range(0, episodes, 8):
-        resets = [env.reset(seed=EVAL_SEED + i) for i in range(first, min(first + 8, episodes))]
-        obs = _stack_observations([o for o, _ in resets])
-        truths = [semantics.interpret(info["scene"]) for _, info in resets]
-        answers = [info["label"] == env.unwrapped.YES for _, info in resets]
+    for obs, infos in reset_batches(env, EVAL_SEED, episodes):
+        truths = [semantics.interpret(info["scene"]) for info in infos]
+        answers = [info["label"] == env.unwrapped.YES for info in infos]
         for name in hits:
             objects = grounder.predict(list(obs["image"]))
             if name == "shipped + fine":
@@ -63,8 +61,8 @@ for task in ("TowerStability", "BlockRemoval"):
                 if len(cubes(s)) == len(cubes(t)):
                     errors[name] += [np.subtract(a["position"], b["position"]) / BLOCK_SIZE for a, b in zip(cubes(s), cubes(t))]
             starts = [semantics.counterfactual(s, 0) for s in scenes]
-            ends = imagine(policy.dynamics.step, starts, seconds, dt)
-            hits[name] += [semantics.events(s, e[-1])["any_fell"] == a for s, e, a in zip(starts, ends, answers)]
+            events = imagined_events(semantics, starts, policy.dynamics.step, seconds, dt)
+            hits[name] += [e["any_fell"] == a for e, a in zip(events, answers)]
     for name in hits:
         e = np.abs(np.array(errors[name]))
         print(f"{task:15s} {name:15s} imagined answer {100 * np.mean(hits[name]):.1f} %   block error x / z mean {e[:, 0].mean():.4f} / {e[:, 2].mean():.4f}, x 95th pct {np.quantile(e[:, 0], 0.95):.4f}")

@@ -24,9 +24,9 @@ import sys
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED, _stack_observations
+from agent.evaluation import EVAL_SEED, reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagine
+from dynamics.rollout import imagined_events
 from envs.scene import find_object
 
 episodes = int(sys.argv[1])
@@ -51,15 +51,13 @@ def swapped(learned: dict, truth: dict, ids: tuple[str, ...] | None) -> dict:
 
 
 hits = {name: [] for name in SWAPS}
-for first in range(0, episodes, 8):
-    resets = [env.reset(seed=EVAL_SEED + i) for i in range(first, min(first + 8, episodes))]
-    obs = _stack_observations([o for o, _ in resets])
+for obs, infos in reset_batches(env, EVAL_SEED, episodes):
     learned = policy.grounded_scenes(obs, None)
-    truths = [semantics.interpret(info["scene"]) for _, info in resets]
-    answers = [info["label"] == env.unwrapped.YES for _, info in resets]
+    truths = [semantics.interpret(info["scene"]) for info in infos]
+    answers = [info["label"] == env.unwrapped.YES for info in infos]
     for name, ids in SWAPS.items():
         starts = [swapped(sl, st, ids) for sl, st in zip(learned, truths)]
-        ends = imagine(policy.dynamics.step, starts, seconds, dt)
-        hits[name] += [semantics.events(s, e[-1])["ball_left_platform"] == a for s, e, a in zip(starts, ends, answers)]
+        events = imagined_events(semantics, starts, policy.dynamics.step, seconds, dt)
+        hits[name] += [e["ball_left_platform"] == a for e, a in zip(events, answers)]
 for name, h in hits.items():
     print(f"{name:26s} {100 * np.mean(h):.1f} %")

@@ -25,9 +25,9 @@ import sys
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED, _stack_observations
+from agent.evaluation import EVAL_SEED, reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagine
+from dynamics.rollout import imagined_events
 
 task, episodes = sys.argv[1], int(sys.argv[2])
 policy = build_policy(AgentSpec("hybrid", task))
@@ -54,19 +54,17 @@ def swapped(learned: dict, truth: dict, axes: tuple[int, ...] | None) -> dict:
 
 hits = {name: [] for name in SWAPS}
 errors = []
-for first in range(0, episodes, 8):
-    resets = [env.reset(seed=EVAL_SEED + i) for i in range(first, min(first + 8, episodes))]
-    obs = _stack_observations([o for o, _ in resets])
+for obs, infos in reset_batches(env, EVAL_SEED, episodes):
     learned = policy.grounded_scenes(obs, None)
-    truths = [semantics.interpret(info["scene"]) for _, info in resets]
-    answers = [info["label"] == env.unwrapped.YES for _, info in resets]
+    truths = [semantics.interpret(info["scene"]) for info in infos]
+    answers = [info["label"] == env.unwrapped.YES for info in infos]
     for sl, st in zip(learned, truths):
         if len(cubes_by_height(sl)) == len(cubes_by_height(st)):
             errors += [np.subtract(m["position"], t["position"]) for m, t in zip(cubes_by_height(sl), cubes_by_height(st))]
     for name, axes in SWAPS.items():
         starts = [semantics.counterfactual(swapped(sl, st, axes), 0) for sl, st in zip(learned, truths)]
-        ends = imagine(policy.dynamics.step, starts, seconds, dt)
-        hits[name] += [semantics.events(s, e[-1])["any_fell"] == a for s, e, a in zip(starts, ends, answers)]
+        events = imagined_events(semantics, starts, policy.dynamics.step, seconds, dt)
+        hits[name] += [e["any_fell"] == a for e, a in zip(events, answers)]
 for name, h in hits.items():
     print(f"{name:18s} {100 * np.mean(h):.1f} %")
 e = np.abs(np.array(errors)) / 0.06

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -253,6 +254,20 @@ def _symbolic_hits_by_hand(first_seed: int, episodes: int) -> float:
         falls = not symbolic_stability(settle(SceneGraph.from_scene(info["scene"])))["stable"]
         hits.append(falls == (info["label"] == env.unwrapped.YES))
     return sum(hits) / episodes
+
+
+def test_reset_batches_cover_the_seeds_in_order_with_stacked_observations():
+    from agent.evaluation import reset_batches
+    from agent.factory import env_factory
+
+    env = env_factory("TowerStability", 64)()
+    batches = list(reset_batches(env, 700, episodes=5, batch=2))
+    assert [len(infos) for _, infos in batches] == [2, 2, 1]
+    assert [obs["image"].shape for obs, _ in batches] == [(2, 64, 64, 3), (2, 64, 64, 3), (1, 64, 64, 3)]
+    labels = [info["label"] for _, infos in batches for info in infos]
+    assert labels == [env.reset(seed=700 + i)[1]["label"] for i in range(5)]
+    assert all(np.array_equal(batches[1][0]["image"][i], env.reset(seed=702 + i)[0]["image"]) for i in range(2))
+    assert not np.array_equal(batches[1][0]["image"][0], batches[1][0]["image"][1])
 
 
 def test_the_imagination_ceiling_reads_answers_without_a_policy():
