@@ -54,7 +54,12 @@ def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterato
 
     Yields:
         (observations stacked as a vector env would, the resets' infos in seed order).
+
+    Raises:
+        ValueError: ``batch`` below 1.
     """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
     for first in range(0, episodes, batch):
         resets = [env.reset(seed=seed + i) for i in range(first, min(first + batch, episodes))]
         yield _stack_observations([o for o, _ in resets]), [info for _, info in resets]

@@ -268,6 +268,8 @@ def test_reset_batches_cover_the_seeds_in_order_with_stacked_observations():
     assert labels == [env.reset(seed=700 + i)[1]["label"] for i in range(5)]
     assert all(np.array_equal(batches[1][0]["image"][i], env.reset(seed=702 + i)[0]["image"]) for i in range(2))
     assert not np.array_equal(batches[1][0]["image"][0], batches[1][0]["image"][1])
+    with pytest.raises(ValueError, match="batch must be at least 1, got 0"):
+        next(reset_batches(env, 700, episodes=5, batch=0))
 
 
 def test_the_imagination_ceiling_reads_answers_without_a_policy():
