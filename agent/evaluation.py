@@ -48,7 +48,6 @@ def policy_for_task(spec: AgentSpec, policy: Policy, task: str) -> Policy:
     return policy.with_task(task)
 
 
-@torch.no_grad()
 def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
     """Reset ``env`` to the seeds ``seed`` .. ``seed + episodes - 1`` in order, ``batch`` at a time.
 
@@ -65,6 +64,7 @@ def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterato
         yield _stack_observations([o for o, _ in resets]), [info for _, info in resets]
 
 
+@torch.no_grad()
 def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8) -> dict[str, float]:
     """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
     tasks), invalid answers, and per episode (in seed order, so that runs evaluated on the same

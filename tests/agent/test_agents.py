@@ -256,6 +256,24 @@ def _symbolic_hits_by_hand(first_seed: int, episodes: int) -> float:
     return sum(hits) / episodes
 
 
+def test_evaluation_builds_no_autograd_graph():
+    """Greedy evaluation of every agent runs under no_grad (a graph per step would cost VLM cells
+    a gigabyte in the quick ablation)."""
+    from agent.evaluation import evaluate_policy
+
+    policy = build_policy(AgentSpec("mlp", "CartPole-v1"))
+    grad_modes = []
+    forward = policy.forward
+
+    def recording_forward(*args, **kwargs):
+        grad_modes.append(torch.is_grad_enabled())
+        return forward(*args, **kwargs)
+
+    policy.forward = recording_forward
+    evaluate_policy(policy, "CartPole-v1", episodes=1)
+    assert grad_modes and not any(grad_modes)
+
+
 def test_reset_batches_cover_the_seeds_in_order_with_stacked_observations():
     from agent.evaluation import reset_batches
     from agent.factory import env_factory
