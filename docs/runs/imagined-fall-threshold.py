@@ -16,6 +16,7 @@ import numpy as np
 from agent.evaluation import EVAL_SEED, reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
 from dynamics.rollout import imagined_events
+from envs.files import atomic_write_text
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 RANGES = {"selection (1,500 from 8,000,001)": (8_000_001, 1500), "evaluation (1,000 from 50,000,000)": (EVAL_SEED, 1000)}
@@ -49,5 +50,4 @@ for task in ("TowerStability", "BlockRemoval"):
             ],
         }
         print(task, name, " ".join(f"{k}:{v:.3f}" for k, v in acc.items()), flush=True)
-with open(sys.argv[1], "w") as f:
-    json.dump(out, f, indent=1)
+atomic_write_text(sys.argv[1], json.dumps(out, indent=1))
