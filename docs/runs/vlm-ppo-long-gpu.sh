@@ -2,16 +2,17 @@
 # Issue 5's vlm-ppo goal (>= 75 % on TowerStability) once more: does much more interaction help when
 # every weight of the tiny VLM is trained? The sweep (vlm-ppo-sweep-gpu.sh) found full fine-tuning the
 # best variant at the 4,096-step budget (69.7 % mean of 3 seeds); this trains it 8x longer (32,768 PPO
-# steps, 16 async envs, seed $SEED, default 0) on one GPU and evaluates it on the 200 held-out
-# TowerStability episodes of the other runs (then, by hand, on all 1,000: `python3 -m experiments.cli
-# eval-agent --run /tmp/vlm-ppo-long-$SEED --tasks TowerStability --episodes 1000`).
+# steps, 16 async envs, seed $SEED, default 0; STEPS overrides the steps) on one GPU and evaluates it
+# on the 200 held-out TowerStability episodes of the other runs (eval-200.json), then on all 1,000
+# (eval.json; seeds 0-2 of 32,768 steps ran that by hand, before the recipe did it).
 #   SEED=1 bash docs/runs/vlm-ppo-long-gpu.sh start 480   # set up, start the run in its own session, wait
 #   bash docs/runs/vlm-ppo-long-gpu.sh wait 540    # (repeat) wait up to N s more
 #   bash docs/runs/vlm-ppo-long-gpu.sh collect     # result, metrics + eval files to $OUT
 # Needs `.whl` and `.gl` carried (../shared/device/README.md).
 set -u
 SEED=${SEED:-0}
-RUN=/tmp/vlm-ppo-long-$SEED
+STEPS=${STEPS:-32768}
+RUN=/tmp/vlm-ppo-long-$SEED$([ "$STEPS" = 32768 ] || echo "-$STEPS")
 . docs/runs/device-setup.sh
 running() { pgrep -f "experiments.cli (train|eval)-agent" > /dev/null; }
 wait_for() {
@@ -22,12 +23,12 @@ wait_for() {
 case "$1" in
   start)
     device_setup || exit 1; nproc; nvidia-smi -L
-    setsid nohup bash -c "python3 -m experiments.cli train-agent --agent vlm-ppo --task TowerStability --seed $SEED --steps 32768 --num-envs 16 --async-envs --accelerator cuda --lora-rank 0 --lr 1e-4 --out $RUN > $RUN.log 2>&1 && python3 -m experiments.cli eval-agent --run $RUN --tasks TowerStability --episodes 200 > $RUN/eval.txt 2>&1" > /dev/null 2>&1 &
+    setsid nohup bash -c "python3 -m experiments.cli train-agent --agent vlm-ppo --task TowerStability --seed $SEED --steps $STEPS --num-envs 16 --async-envs --accelerator cuda --lora-rank 0 --lr 1e-4 --out $RUN > $RUN.log 2>&1 && python3 -m experiments.cli eval-agent --run $RUN --tasks TowerStability --episodes 200 > $RUN/eval.txt 2>&1 && mv $RUN/eval.json $RUN/eval-200.json && python3 -m experiments.cli eval-agent --run $RUN --tasks TowerStability --episodes 1000 >> $RUN/eval.txt 2>&1" > /dev/null 2>&1 &
     wait_for "${2:-480}" ;;
   wait) wait_for "${2:-540}" ;;
   collect)
     cat $RUN/eval.txt; tail -c 600 $RUN.log | tr '\r' '\n' | tail -n 3
-    D="$OUT/vlm-ppo-long-$SEED"; mkdir -p "$D"
-    cp $RUN/config.json $RUN/metrics.json $RUN/eval.json $RUN/eval.txt $RUN.log "$D/" 2>/dev/null
+    D="$OUT/$(basename $RUN)"; mkdir -p "$D"
+    cp $RUN/config.json $RUN/metrics.json $RUN/eval-200.json $RUN/eval.json $RUN/eval.txt $RUN.log "$D/" 2>/dev/null
     tar czf "$D/tb.tgz" -C $RUN --exclude='checkpoint*' . 2>/dev/null; ls -la "$D" ;;
 esac
