@@ -24,20 +24,13 @@ The fine stage halves the z error but cuts x by a tenth only; the answers move b
 
 import sys
 
-import numpy as np
+from grounded_answers import report, score
 
 from agent.evaluation import EVAL_SEED, reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagined_events
-from envs.scene import BLOCK_SIZE
-from perception.grounders import LearnedGrounder, graph_from_objects
+from perception.grounders import LearnedGrounder
 
 fine_folder, episodes = sys.argv[1], int(sys.argv[2])
-
-
-def cubes(scene: dict) -> list[dict]:
-    return sorted((o for o in scene["objects"] if o["shape"] == "cube"), key=lambda o: o["position"][2])
-
 
 for task in ("TowerStability", "BlockRemoval"):
     policy = build_policy(AgentSpec("hybrid", task))
@@ -45,7 +38,6 @@ for task in ("TowerStability", "BlockRemoval"):
     fine = LearnedGrounder.load(fine_folder, grounder.vlm).refiner
     coarse = grounder.refiner
     semantics, env = policy.semantics, env_factory(task, 128)()
-    seconds, dt = semantics._sim_seconds(), policy.dynamics.config.dt
     hits, errors = {"shipped": [], "shipped + fine": []}, {"shipped": [], "shipped + fine": []}
     for obs, infos in reset_batches(env, EVAL_SEED, episodes):
         truths = [semantics.interpret(info["scene"]) for info in infos]
@@ -56,13 +48,6 @@ for task in ("TowerStability", "BlockRemoval"):
                 grounder.refiner = fine
                 grounder._refine(list(obs["image"]), objects)
                 grounder.refiner = coarse
-            scenes = [semantics.interpret(graph_from_objects(objs).to_scene()) for objs in objects]
-            for s, t in zip(scenes, truths):
-                if len(cubes(s)) == len(cubes(t)):
-                    errors[name] += [np.subtract(a["position"], b["position"]) / BLOCK_SIZE for a, b in zip(cubes(s), cubes(t))]
-            starts = [semantics.counterfactual(s, 0) for s in scenes]
-            events = imagined_events(semantics, starts, policy.dynamics.step, seconds, dt)
-            hits[name] += [e["any_fell"] == a for e, a in zip(events, answers)]
+            score(policy, objects, truths, answers, hits[name], errors[name])
     for name in hits:
-        e = np.abs(np.array(errors[name]))
-        print(f"{task:15s} {name:15s} imagined answer {100 * np.mean(hits[name]):.1f} %   block error x / z mean {e[:, 0].mean():.4f} / {e[:, 2].mean():.4f}, x 95th pct {np.quantile(e[:, 0], 0.95):.4f}")
+        report(task, name, hits[name], errors[name])
