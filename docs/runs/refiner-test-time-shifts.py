@@ -6,7 +6,7 @@ own noise around the sub-pixel phase of the crop, averaging shifted crops lowers
 image's information floor, it does not. Control: a third pass without shifts. Selection episodes
 (seeds 8,000,001..), never the evaluation range.
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=2 python docs/runs/refiner-test-time-shifts.py 400   # 2-core CPU, ~6 min
+    MUJOCO_GL=egl OMP_NUM_THREADS=2 python docs/runs/refiner-test-time-shifts.py 400   # 2-core CPU
 
 Measured 2026-11-26 (2-core CPU, shipped grounder and GNN, 400 selection episodes per task):
 
