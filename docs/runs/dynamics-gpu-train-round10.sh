@@ -13,12 +13,8 @@
 set -u
 R=/tmp/result10
 . docs/runs/device-setup.sh
-running() { pgrep -f "experiments.cli train-dynamics" > /dev/null; }
-wait_for() {
-  local until=$(( $(date +%s) + $1 ))
-  while [ "$(date +%s)" -lt "$until" ] && running; do sleep 30; echo "$(date +%T) $(tail -c 400 $R/d10.log | tr '\r' '\n' | grep -a Epoch | tail -n 1 | cut -c1-120)"; done
-  running && echo "still running" || echo "ended"
-}
+progress() { tail -c 400 $R/d10.log | tr '\r' '\n' | grep -a Epoch | tail -n 1 | cut -c1-120; }
+wait_for() { wait_while "experiments.cli train-dynamics" "$1" progress; }
 case "$1" in
   start)
     device_setup || exit 1; nproc; nvidia-smi -L; mkdir -p $R

@@ -14,12 +14,8 @@ SEED=${SEED:-0}
 STEPS=${STEPS:-32768}
 RUN=/tmp/vlm-ppo-long-$SEED$([ "$STEPS" = 32768 ] || echo "-$STEPS")
 . docs/runs/device-setup.sh
-running() { pgrep -f "experiments.cli (train|eval)-agent" > /dev/null; }
-wait_for() {
-  local until=$(( $(date +%s) + $1 ))
-  while [ "$(date +%s)" -lt "$until" ] && running; do sleep 30; echo "$(date +%T) $(tail -c 300 $RUN.log | tr '\r' '\n' | tail -n 1)"; done
-  running && echo "still running" || echo "ended"
-}
+progress() { tail -c 300 $RUN.log | tr '\r' '\n' | tail -n 1; }
+wait_for() { wait_while "experiments.cli (train|eval)-agent" "$1" progress; }
 case "$1" in
   start)
     device_setup || exit 1; nproc; nvidia-smi -L

@@ -14,12 +14,8 @@ ROOT=/tmp/sweep
 . docs/runs/device-setup.sh
 export OMP_NUM_THREADS=4
 declare -A ARGS=([language]="" [all]="--lora-targets all" [full]="--lora-rank 0 --lr 1e-4")
-running() { pgrep -f "experiments.cli (train|eval)-agent" > /dev/null; }
-wait_for() {
-  local until=$(( $(date +%s) + $1 ))
-  while [ "$(date +%s)" -lt "$until" ] && running; do sleep 30; echo "$(date +%T) evaluated: $(ls $ROOT/*/eval.txt 2>/dev/null | xargs -r grep -l TowerStability | wc -l)/9"; done
-  running && echo "still running" || echo "all ended"
-}
+progress() { echo "evaluated: $(ls $ROOT/*/eval.txt 2>/dev/null | xargs -r grep -l TowerStability | wc -l)/9"; }
+wait_for() { wait_while "experiments.cli (train|eval)-agent" "$1" progress; }
 case "$1" in
   start)
     device_setup || exit 1
