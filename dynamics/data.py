@@ -125,7 +125,8 @@ class PlaySettings:
     Attributes:
         n_trajectories: Number of trajectories.
         seed: Stream seed (trajectory i uses its own seed derived from it).
-        dt: Seconds between recorded frames.
+        dt: Seconds between recorded frames (a multiple of the simulator's step, ``TIMESTEP``); the
+            step of a model trained on the data.
         seconds: Length of each trajectory.
         max_tower: Most blocks in any tower (larger ones are held out).
         scenarios: Scenario mix, cycled in order (any of ``PLAY_SCENARIOS``).
@@ -139,6 +140,9 @@ class PlaySettings:
     scenarios: tuple[str, ...] = SCENARIOS
 
     def __post_init__(self) -> None:
+        steps = self.dt / TIMESTEP if isinstance(self.dt, (int, float)) else float("nan")
+        if not (steps >= 1 and abs(steps - round(steps)) < 1e-6 and self.dt <= self.seconds):
+            raise ValueError(f"play dt must be a multiple of the simulator step ({TIMESTEP} s) and at most seconds ({self.seconds}), got {self.dt!r}")
         unknown = [s for s in self.scenarios if s not in PLAY_SCENARIOS]
         if unknown or not self.scenarios:
             named = f"unknown play scenario {unknown[0]!r}" if unknown else "no play scenarios"

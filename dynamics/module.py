@@ -34,16 +34,20 @@ class PlayDataModule(L.LightningDataModule):
         scenarios: The play mix, cycled in order (a scenario listed twice is twice as common);
             default: every scenario once (``dynamics.data.SCENARIOS``); the near-edge scenarios
             (``dynamics.data.NEAR_EDGE_SCENARIOS``) are opt-in.
+        dt: Seconds between recorded frames, the trained model's step (``physground train-dynamics``
+            sets the model's ``dt`` from it).
     """
 
     def __init__(
         self, cache_dir: str = "out/play-cache", n_trajectories: int = 6000, seed: int = 0, max_tower: int = 4,
         val_fraction: float = 0.05, batch_size: int = 128, workers: int = 1, loader_workers: int = 0,
-        scenarios: list[str] | None = None, horizon: int = 1,
+        scenarios: list[str] | None = None, horizon: int = 1, dt: float = 0.1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.settings = PlaySettings(n_trajectories=n_trajectories, seed=seed, max_tower=max_tower, scenarios=tuple(scenarios) if scenarios else SCENARIOS)
+        self.settings = PlaySettings(
+            n_trajectories=n_trajectories, seed=seed, max_tower=max_tower, scenarios=tuple(scenarios) if scenarios else SCENARIOS, dt=dt,
+        )
         self.data = None
 
     def prepare_data(self) -> None:
@@ -91,6 +95,8 @@ class DynamicsModule(L.LightningModule):
         lr: Peak Adam learning rate (cosine decay).
         noise_position, noise_velocity, noise_rotation, noise_angular: Input noise (m, m/s, rad, rad/s).
         rollout_steps: K, the length of the training rollout (1: one-step training).
+        dt: Seconds per model step: the play data's frame interval (linked to ``data.dt`` by
+            ``physground train-dynamics``).
         init_from: A saved dynamics model (folder) to start from, weights and normalisation
             statistics (fine-tuning); its architecture must equal the one configured here.
 
@@ -101,13 +107,13 @@ class DynamicsModule(L.LightningModule):
     def __init__(
         self, hidden: int = 128, message_passing: int = 3, mlp_layers: int = 2, radius: float = 0.06, lr: float = 1e-3,
         noise_position: float = 0.002, noise_velocity: float = 0.03, noise_rotation: float = 0.01, noise_angular: float = 0.2,
-        rollout_steps: int = 1, init_from: str | None = None,
+        rollout_steps: int = 1, init_from: str | None = None, dt: float = 0.1,
     ) -> None:
         super().__init__()
         if rollout_steps < 1:
             raise ValueError(f"rollout_steps must be at least 1, got {rollout_steps}")
         self.save_hyperparameters()
-        self.model = DynamicsModel(DynamicsConfig(hidden=hidden, message_passing=message_passing, mlp_layers=mlp_layers, radius=radius))
+        self.model = DynamicsModel(DynamicsConfig(hidden=hidden, message_passing=message_passing, mlp_layers=mlp_layers, radius=radius, dt=dt))
         if init_from:
             start = load_dynamics(init_from)
             if start.config != self.model.config:

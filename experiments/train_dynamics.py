@@ -24,6 +24,8 @@ class _DynamicsCLI(LightningCLI):
         parser.add_argument("--export", default="out/dynamics/model", help="where the trained model is written")
         # one source of truth: the data's windows are as long as the model's training rollout
         parser.link_arguments("model.rollout_steps", "data.horizon")
+        # the model steps as far as the data's frames are apart (--data.dt)
+        parser.link_arguments("data.dt", "model.dt")
 
 
 def train_dynamics(argv: Sequence[str]) -> Path:

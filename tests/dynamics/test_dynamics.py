@@ -350,3 +350,34 @@ def test_train_dynamics_links_the_data_horizon_and_records_the_starting_weights(
     assert training["config"]["data"]["horizon"] == 2, "the data's windows follow the model's rollout length"
     assert training["init_from_sha256"] == hashlib.sha256((tmp_path / "start" / "model.safetensors").read_bytes()).hexdigest()
     assert training["train_transitions"] == 5 * (PlaySettings().frames - 2)
+
+
+def test_play_at_a_shorter_step_records_the_same_motion_more_often(play):
+    fine = generate_play(PlaySettings(n_trajectories=3, seed=5, dt=0.05))
+    assert fine.settings.frames == 2 * play.settings.frames - 1
+    for i in range(3):
+        coarse_states, _ = play.trajectory(i)
+        fine_states, _ = fine.trajectory(i)
+        np.testing.assert_array_equal(fine_states[::2], coarse_states)
+
+
+@pytest.mark.parametrize("dt", [0.0123, 0.0, -0.1, 4.0])
+def test_play_settings_refuse_a_step_off_the_simulators_grid(dt):
+    with pytest.raises(ValueError, match=rf"play dt must be a multiple of the simulator step \(0.005 s\) and at most seconds \(3.0\), got {dt}"):
+        PlaySettings(dt=dt)
+
+
+def test_train_dynamics_gives_the_model_the_datas_step(tmp_path):
+    from experiments.cli import main
+
+    code = main(["train-dynamics", "--config", "experiments/configs/dynamics/quick.yaml", "--data.n_trajectories", "6", "--data.batch_size", "8",
+                 "--data.dt", "0.05", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+                 "--trainer.enable_progress_bar", "false", "--data.cache_dir", str(tmp_path / "cache"),
+                 "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"), "--export", str(tmp_path / "model")])
+    assert code == 0
+    assert load_dynamics(tmp_path / "model").config.dt == 0.05
+    training = json.loads((tmp_path / "model" / "config.json").read_text())["training"]
+    assert training["config"]["model"]["dt"] == 0.05
+    assert training["train_transitions"] == 5 * (PlaySettings(dt=0.05).frames - 1)
+    with pytest.raises(ValueError, match=r"has architecture .*dt=0.05.* this run configures .*dt=0.1"):
+        DynamicsModule(hidden=64, message_passing=2, init_from=str(tmp_path / "model"))
