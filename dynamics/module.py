@@ -41,7 +41,7 @@ class PlayDataModule(L.LightningDataModule):
     def __init__(
         self, cache_dir: str = "out/play-cache", n_trajectories: int = 6000, seed: int = 0, max_tower: int = 4,
         val_fraction: float = 0.05, batch_size: int = 128, workers: int = 1, loader_workers: int = 0,
-        scenarios: list[str] | None = None, horizon: int = 1, dt: float = 0.1,
+        scenarios: list[str] | None = None, horizon: int = 1, dt: float = PlaySettings.dt,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -107,7 +107,7 @@ class DynamicsModule(L.LightningModule):
     def __init__(
         self, hidden: int = 128, message_passing: int = 3, mlp_layers: int = 2, radius: float = 0.06, lr: float = 1e-3,
         noise_position: float = 0.002, noise_velocity: float = 0.03, noise_rotation: float = 0.01, noise_angular: float = 0.2,
-        rollout_steps: int = 1, init_from: str | None = None, dt: float = 0.1,
+        rollout_steps: int = 1, init_from: str | None = None, dt: float = DynamicsConfig.dt,
     ) -> None:
         super().__init__()
         if rollout_steps < 1:

@@ -1,4 +1,5 @@
-"""Shared by the refiner experiments in docs/runs (refiner-cascade.py, refiner-test-time-shifts.py):
+"""Shared by the grounding experiments in docs/runs (refiner-cascade.py, refiner-test-time-shifts.py,
+tower-grounding-errors.py):
 score a batch of perceived objects against the simulator's scenes — each block's position error and
 the answer the hybrid reads from imagining the grounded scene — and print one line per variant.
 Imported by scripts run as `python docs/runs/NAME.py` (their folder is on the path)."""

@@ -24,6 +24,7 @@ import copy
 import sys
 
 import numpy as np
+from grounded_answers import cubes
 
 from agent.evaluation import EVAL_SEED, reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
@@ -36,15 +37,11 @@ seconds, dt = semantics._sim_seconds(), policy.dynamics.config.dt
 SWAPS = {"learned grounder": (), "+ true x": (0,), "+ true y": (1,), "+ true z": (2,), "+ true x, y, z": (0, 1, 2), "simulator scene": None}
 
 
-def cubes_by_height(scene: dict) -> list[dict]:
-    return sorted((o for o in scene["objects"] if o["shape"] == "cube"), key=lambda o: o["position"][2])
-
-
 def swapped(learned: dict, truth: dict, axes: tuple[int, ...] | None) -> dict:
     if axes is None:
         return truth
     out = copy.deepcopy(learned)
-    mine, true = cubes_by_height(out), cubes_by_height(truth)
+    mine, true = cubes(out), cubes(truth)
     if len(mine) == len(true):
         for m, t in zip(mine, true):
             for a in axes:
@@ -59,8 +56,8 @@ for obs, infos in reset_batches(env, EVAL_SEED, episodes):
     truths = [semantics.interpret(info["scene"]) for info in infos]
     answers = [info["label"] == env.unwrapped.YES for info in infos]
     for sl, st in zip(learned, truths):
-        if len(cubes_by_height(sl)) == len(cubes_by_height(st)):
-            errors += [np.subtract(m["position"], t["position"]) for m, t in zip(cubes_by_height(sl), cubes_by_height(st))]
+        if len(cubes(sl)) == len(cubes(st)):
+            errors += [np.subtract(m["position"], t["position"]) for m, t in zip(cubes(sl), cubes(st))]
     for name, axes in SWAPS.items():
         starts = [semantics.counterfactual(swapped(sl, st, axes), 0) for sl, st in zip(learned, truths)]
         events = imagined_events(semantics, starts, policy.dynamics.step, seconds, dt)
