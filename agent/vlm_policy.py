@@ -1,7 +1,7 @@
 """The pure end-to-end baseline: a VLM reads the image and the question and answers.
 
 Action distribution (``mode="score"``, default): a softmax over the VLM's log-probabilities of the
-task's answer words (``VLM.score_options``). ``mode="generate"``: the VLM writes free text, which the
+task's answer words (``VLM.score_encoded``, on prompts encoded once in ``prepare``). ``mode="generate"``: the VLM writes free text, which the
 task parses (``parse_answer``); unparseable text earns the task's invalid-answer reward, and the
 log-probability of the written text is what PPO and GRPO optimise. A value head reads the last
 prompt token's hidden state. LoRA adapters (rank 16 by default) or full fine-tuning.
@@ -67,10 +67,12 @@ class VLMPolicy(Policy):
     def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
         if not isinstance(obs, dict) or "image" not in obs or "prompt" not in obs:
             raise ValueError("VLMPolicy needs image + prompt observations (a physground task)")
-        return {"image": np.asarray(obs["image"]), "prompt": list(obs["prompt"])}
+        images, prompts = np.asarray(obs["image"]), list(obs["prompt"])
+        # The processor runs once here; PPO's epochs and GRPO's groups score the encoded prompts.
+        return {"image": images, "prompt": prompts, "encoded": self.vlm.encode_each(list(images), prompts)}
 
     def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
-        scores, hidden = self.vlm.score_options(list(inputs["image"]), inputs["prompt"], list(self.action_names), grad=None, return_hidden=True)
+        scores, hidden = self.vlm.score_encoded(inputs["encoded"], list(self.action_names), grad=None, return_hidden=True)
         return scores, self.value_head(hidden.float()).squeeze(-1)
 
     def value(self, inputs: Inputs) -> torch.Tensor:
@@ -79,7 +81,7 @@ class VLMPolicy(Policy):
     # -- generate mode ----------------------------------------------------------------------------
 
     def _text_log_probs(self, inputs: Inputs, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        scores, hidden = self.vlm.score_options(list(inputs["image"]), inputs["prompt"], [[t] for t in texts], grad=None, return_hidden=True)
+        scores, hidden = self.vlm.score_encoded(inputs["encoded"], [[t] for t in texts], grad=None, return_hidden=True)
         return scores[:, 0], self.value_head(hidden.float()).squeeze(-1)
 
     def act(self, inputs: Inputs, deterministic: bool = False) -> ActOutput:

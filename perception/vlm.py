@@ -11,6 +11,7 @@ answers are scored or generated right after the template's generation prompt.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -56,6 +57,23 @@ def to_pil(image: ImageLike) -> Image.Image:
             raise ValueError(f"an image must be a uint8 array of shape (H, W, 3), got {image.dtype} {image.shape}")
         return Image.fromarray(image)
     raise ValueError(f"an image must be a PIL image or a uint8 array of shape (H, W, 3), got {type(image).__name__}")
+
+
+@dataclass
+class EncodedPrompt:
+    """One (image, prompt) pair after the processor (see :meth:`VLM.encode_each`).
+
+    Attributes:
+        ids: The prompt's token ids (T,), image placeholders included, no padding.
+        images: The sample's image inputs on the model's device: ``pixel_values`` (1, C, H, W), or
+            for models that concatenate patches (Qwen2-VL) its patches (P, D) and ``image_grid_thw``
+            (1, 3).
+        tokens: Per-token extras of the processor (``token_type_ids`` ...), each (T,).
+    """
+
+    ids: list[int]
+    images: dict[str, torch.Tensor]
+    tokens: dict[str, torch.Tensor]
 
 
 def format_prompt(processor: Any, prompt: str) -> str:
@@ -106,6 +124,7 @@ class VLM:
         if answer_prefix is None:
             answer_prefix = "" if self.format_prompt("x")[-1:].isspace() else " "
         self.answer_prefix = answer_prefix
+        self._option_cache: dict[str, list[int]] = {}
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -178,11 +197,50 @@ class VLM:
         batch = self.processor(images=[[im] for im in pil] if nested else pil, text=texts, return_tensors="pt", padding=True, padding_side=padding_side)
         return {k: v.to(self.device) for k, v in batch.items()}
 
+    def encode_each(self, images: Sequence[ImageLike], prompts: Sequence[str]) -> list[EncodedPrompt]:
+        """:meth:`encode` split into one :class:`EncodedPrompt` per sample, so that a batch can be
+        scored many times (PPO's epochs, GRPO's groups) without running the processor again.
+
+        Args:
+            images: B images (uint8 (H, W, 3) arrays or PIL images).
+            prompts: B prompts.
+
+        Returns:
+            B encoded prompts; their tensors are on the model's device.
+        """
+        batch = self.encode(images, prompts)
+        ids = batch["input_ids"]
+        b_prompts, width = ids.shape
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+        id_lists = ids.tolist()
+        chunks = None
+        if "image_grid_thw" in batch:  # patches of all images concatenated (Qwen2-VL)
+            chunks = torch.split(batch["pixel_values"], batch["image_grid_thw"].prod(dim=-1).tolist())
+        encoded = []
+        for b in range(b_prompts):
+            image_inputs, token_inputs = {}, {}
+            for key, value in batch.items():
+                if key in ("input_ids", "attention_mask"):
+                    continue
+                if key == "pixel_values" and chunks is not None:
+                    image_inputs[key] = chunks[b]
+                elif value.dim() >= 2 and value.shape[0] == b_prompts and value.shape[1] == width:
+                    token_inputs[key] = value[b, : lengths[b]]  # per-token tensors (token_type_ids ...)
+                elif value.shape[0] == b_prompts:
+                    image_inputs[key] = value[b : b + 1]
+                else:
+                    raise ValueError(f"cannot split processor output {key!r} of shape {tuple(value.shape)} per sample")
+            encoded.append(EncodedPrompt(id_lists[b][: lengths[b]], image_inputs, token_inputs))
+        return encoded
+
     def _option_ids(self, option: str) -> list[int]:
-        ids = self.tokenizer(self.answer_prefix + option, add_special_tokens=False)["input_ids"]
-        if not ids:
-            raise ValueError(f"option {option!r} tokenises to nothing")
-        return ids
+        text = self.answer_prefix + option
+        if text not in self._option_cache:
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if not ids:
+                raise ValueError(f"option {option!r} tokenises to nothing")
+            self._option_cache[text] = ids
+        return self._option_cache[text]
 
     # -- scoring and generation -------------------------------------------------------------------
 
@@ -210,42 +268,57 @@ class VLM:
             Tensor (B, K): summed (or mean) log-probabilities of the options' tokens; with
             ``return_hidden`` also (B, hidden_size).
         """
-        per_prompt = [list(options)] * len(prompts) if options and isinstance(options[0], str) else [list(o) for o in options]
-        if len(per_prompt) != len(prompts) or len({len(o) for o in per_prompt}) != 1:
+        return self.score_encoded(self.encode_each(images, prompts), options, length_normalize, grad, return_hidden)
+
+    @staticmethod
+    def _options_per_prompt(options: Sequence[str] | Sequence[Sequence[str]], n_prompts: int) -> list[list[str]]:
+        per_prompt = [list(options)] * n_prompts if options and isinstance(options[0], str) else [list(o) for o in options]
+        if len(per_prompt) != n_prompts or len({len(o) for o in per_prompt}) != 1:
             raise ValueError("options must be one list for all prompts or one equally long list per prompt")
-        k = len(per_prompt[0])
-        if k == 0:
+        if not per_prompt[0]:
             raise ValueError("at least one option is needed")
-        batch = self.encode(images, prompts)
-        ids, mask = batch["input_ids"], batch["attention_mask"]
-        lengths = mask.sum(dim=1).tolist()
+        return per_prompt
+
+    def score_encoded(
+        self,
+        encoded: Sequence[EncodedPrompt],
+        options: Sequence[str] | Sequence[Sequence[str]],
+        length_normalize: bool = False,
+        grad: bool | None = False,
+        return_hidden: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`score_options` on prompts already through :meth:`encode_each` (same returns)."""
+        if not encoded:
+            raise ValueError("nothing to score: no prompts")
+        per_prompt = self._options_per_prompt(options, len(encoded))
+        k = len(per_prompt[0])
         rows, option_spans = [], []
-        for b, opts in enumerate(per_prompt):
-            prompt_ids = ids[b, : lengths[b]].tolist()
+        for prompt, opts in zip(encoded, per_prompt):
             for option in opts:
                 option_ids = self._option_ids(option)
-                rows.append(prompt_ids + option_ids)
-                option_spans.append((lengths[b], len(option_ids)))
+                rows.append(prompt.ids + option_ids)
+                option_spans.append((len(prompt.ids), len(option_ids)))
+        # Every option token's position, target id and whether it exists (options differ in length),
+        # built on the host so the device sees three small copies instead of one op per option.
+        longest = max(n for _, n in option_spans)
+        at = [[start + min(j, n - 1) for j in range(longest)] for start, n in option_spans]
+        targets = torch.tensor([[row[i] for i in cols] for row, cols in zip(rows, at)], device=self.device)
+        positions = torch.tensor(at, device=self.device) - 1  # the logits that predict each token
+        present = torch.tensor([[j < n for j in range(longest)] for _, n in option_spans], device=self.device)
         with torch.set_grad_enabled(torch.is_grad_enabled() if grad is None else grad):
-            if self.shares_image_features:
-                inputs = self._expand_embeddings(batch, rows, k)
-            else:
-                inputs = self._expand(batch, rows, k)
+            inputs = self._embedded_rows(encoded, rows, k) if self.shares_image_features else self._rows(encoded, rows, k)
             out = self.model(**inputs, output_hidden_states=return_hidden)
-            logprobs = torch.log_softmax(out.logits.float(), dim=-1)
-        if "inputs_embeds" in inputs:
-            inputs["input_ids"] = inputs.pop("row_ids")
-        scores = []
-        for row, (start, n) in enumerate(option_spans):
-            targets = inputs["input_ids"][row, start : start + n]
-            token_lp = logprobs[row, start - 1 : start - 1 + n].gather(-1, targets[:, None]).squeeze(-1)
-            scores.append(token_lp.sum() / (n if length_normalize else 1))
-        scores_t = torch.stack(scores).view(len(prompts), k)
-        if not return_hidden:
-            return scores_t
-        first_rows = torch.arange(0, len(rows), k, device=self.device)
-        last_prompt = torch.tensor([option_spans[r][0] - 1 for r in first_rows.tolist()], device=self.device)
-        return scores_t, out.hidden_states[-1][first_rows, last_prompt]
+            picked = out.logits[torch.arange(len(rows), device=self.device)[:, None], positions]  # (B*K, L, V)
+            token_lp = torch.log_softmax(picked.float(), dim=-1).gather(-1, targets[..., None]).squeeze(-1)
+            scores = torch.where(present, token_lp, torch.zeros_like(token_lp)).sum(dim=-1)
+            if length_normalize:
+                scores = scores / present.sum(dim=-1)
+            scores = scores.view(len(encoded), k)
+            if not return_hidden:
+                return scores
+            last_prompt = torch.tensor([len(p.ids) - 1 for p in encoded], device=self.device)
+            first_rows = torch.arange(0, len(rows), k, device=self.device)
+            return scores, out.hidden_states[-1][first_rows, last_prompt]
 
     @property
     def shares_image_features(self) -> bool:
@@ -255,50 +328,40 @@ class VLM:
         base = self._base_model()
         return type(base).__name__ == "LlavaForConditionalGeneration" and hasattr(base.model, "get_image_features")
 
-    def _expand_embeddings(self, batch: dict[str, torch.Tensor], rows: list[list[int]], k: int) -> dict[str, torch.Tensor]:
+    def _embedded_rows(self, encoded: Sequence[EncodedPrompt], rows: list[list[int]], k: int) -> dict[str, torch.Tensor]:
         """LLaVA fast path: input embeddings of the B*K rows with each prompt's image features
         computed once and written into its K rows' image tokens."""
         base = self._base_model()
         config = base.config
         features = base.model.get_image_features(
-            pixel_values=batch["pixel_values"], vision_feature_layer=config.vision_feature_layer,
+            pixel_values=torch.cat([p.images["pixel_values"] for p in encoded]), vision_feature_layer=config.vision_feature_layer,
             vision_feature_select_strategy=config.vision_feature_select_strategy, return_dict=True,
         ).pooler_output
         features = torch.stack(list(features)) if isinstance(features, (list, tuple)) else features
-        plain = self._expand({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}, rows, k)
+        plain = self._padded_rows(rows)
         embeds = base.get_input_embeddings()(plain["input_ids"])
         image_mask = (plain["input_ids"] == config.image_token_id).unsqueeze(-1)
         repeated = features.repeat_interleave(k, dim=0).to(embeds.dtype).reshape(-1, embeds.shape[-1])
         embeds = embeds.masked_scatter(image_mask.expand_as(embeds), repeated)
-        return {"inputs_embeds": embeds, "attention_mask": plain["attention_mask"], "row_ids": plain["input_ids"]}
+        return {"inputs_embeds": embeds, "attention_mask": plain["attention_mask"]}
 
-    def _expand(self, batch: dict[str, torch.Tensor], rows: list[list[int]], k: int) -> dict[str, torch.Tensor]:
-        """Model inputs for B*K rows (prompt + option ids, right-padded), images repeated K times."""
+    def _padded_rows(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Token ids (R, W) of the rows, right-padded, and their attention mask (R, W)."""
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long, device=self.device)
-        attention = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
-        for i, r in enumerate(rows):
-            input_ids[i, : len(r)] = torch.tensor(r, device=self.device)
-            attention[i, : len(r)] = 1
-        out = {"input_ids": input_ids, "attention_mask": attention}
-        b_prompts = batch["input_ids"].shape[0]
-        for key, value in batch.items():
-            if key in ("input_ids", "attention_mask"):
-                continue
-            if key == "pixel_values" and "image_grid_thw" in batch:  # patches of all images concatenated
-                sizes = batch["image_grid_thw"].prod(dim=-1).tolist()
-                chunks = torch.split(value, sizes)
-                out[key] = torch.cat([c for c in chunks for _ in range(k)])
-            elif value.dim() >= 2 and value.shape[0] == b_prompts and value.shape[1] == batch["input_ids"].shape[1]:
-                # Per-token tensors (token_type_ids ...): repeat, then zero-extend over the option.
-                grown = torch.zeros((len(rows), width), dtype=value.dtype, device=self.device)
-                grown[:, : value.shape[1]] = value.repeat_interleave(k, dim=0)[:, :width]
-                out[key] = grown
-            elif value.shape[0] == b_prompts:
-                out[key] = value.repeat_interleave(k, dim=0)
-            else:
-                raise ValueError(f"cannot repeat processor output {key!r} of shape {tuple(value.shape)} per option")
+        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long)
+        attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+        return {"input_ids": input_ids.to(self.device), "attention_mask": attention.to(self.device)}
+
+    def _rows(self, encoded: Sequence[EncodedPrompt], rows: list[list[int]], k: int) -> dict[str, torch.Tensor]:
+        """Model inputs for B*K rows (prompt + option ids, right-padded), images repeated K times and
+        per-token tensors zero-extended over the option."""
+        out = self._padded_rows(rows)
+        width = out["input_ids"].shape[1]
+        for key in encoded[0].images:
+            out[key] = torch.cat([p.images[key] for p in encoded for _ in range(k)])
+        for key in encoded[0].tokens:
+            out[key] = torch.stack([torch.nn.functional.pad(p.tokens[key], (0, width - len(p.tokens[key]))) for p in encoded for _ in range(k)])
         return out
 
     @torch.no_grad()

@@ -8,6 +8,8 @@
 #   SEED=1 bash docs/runs/vlm-ppo-long-gpu.sh start 480   # set up, start the run in its own session, wait
 #   bash docs/runs/vlm-ppo-long-gpu.sh wait 540    # (repeat) wait up to N s more
 #   bash docs/runs/vlm-ppo-long-gpu.sh collect     # result, metrics + eval files to $OUT
+#   SEED=2 STEPS=65536 bash docs/runs/vlm-ppo-long-gpu.sh launch   # start only (after device_setup), for
+#     several seeds side by side on one GPU; `wait` then waits for all of them
 # Needs `.whl` and `.gl` carried (../shared/device/README.md).
 set -u
 SEED=${SEED:-0}
@@ -17,10 +19,10 @@ RUN=/tmp/vlm-ppo-long-$SEED$([ "$STEPS" = 32768 ] || echo "-$STEPS")
 progress() { tail -c 300 $RUN.log | tr '\r' '\n' | tail -n 1; }
 wait_for() { wait_while "experiments.cli (train|eval)-agent" "$1" progress; }
 case "$1" in
-  start)
-    device_setup || exit 1; nproc; nvidia-smi -L
+  start|launch)
+    [ "$1" = launch ] || { device_setup || exit 1; nproc; nvidia-smi -L; }
     setsid nohup bash -c "python3 -m experiments.cli train-agent --agent vlm-ppo --task TowerStability --seed $SEED --steps $STEPS --num-envs 16 --async-envs --accelerator cuda --lora-rank 0 --lr 1e-4 --out $RUN > $RUN.log 2>&1 && python3 -m experiments.cli eval-agent --run $RUN --tasks TowerStability --episodes 200 > $RUN/eval.txt 2>&1 && mv $RUN/eval.json $RUN/eval-200.json && python3 -m experiments.cli eval-agent --run $RUN --tasks TowerStability --episodes 1000 >> $RUN/eval.txt 2>&1" > /dev/null 2>&1 &
-    wait_for "${2:-480}" ;;
+    [ "$1" = launch ] || wait_for "${2:-480}" ;;
   wait) wait_for "${2:-540}" ;;
   collect)
     cat $RUN/eval.txt; tail -c 600 $RUN.log | tr '\r' '\n' | tail -n 3
