@@ -272,6 +272,7 @@ class VLM:
 
     @staticmethod
     def _options_per_prompt(options: Sequence[str] | Sequence[Sequence[str]], n_prompts: int) -> list[list[str]]:
+        """The K options of each of ``n_prompts`` prompts (one shared list or one list per prompt)."""
         per_prompt = [list(options)] * n_prompts if options and isinstance(options[0], str) else [list(o) for o in options]
         if len(per_prompt) != n_prompts or len({len(o) for o in per_prompt}) != 1:
             raise ValueError("options must be one list for all prompts or one equally long list per prompt")

@@ -177,3 +177,30 @@ def test_llava_fast_path_matches_repeating_the_image_per_option(llava_dir, image
     torch.testing.assert_close(fast_hidden, slow_hidden, atol=1e-5, rtol=1e-5)
     for name, grad in fast_grads.items():
         torch.testing.assert_close(grad, dict(vlm.model.named_parameters())[name].grad, atol=1e-5, rtol=1e-4)
+
+
+def test_encoded_prompts_score_like_their_images_in_any_subset(vlm, images):
+    """encode_each once, then score subsets (as PPO's minibatches do): the same scores, hidden
+    states and gradients as running the processor on that subset's images."""
+    prompts = ["a?", "a much longer question about the blocks?", "b?"]
+    encoded = vlm.encode_each(images, prompts)
+    assert [len(e.ids) for e in encoded] == vlm.encode(images, prompts)["attention_mask"].sum(dim=1).tolist()
+    order = [2, 0, 1, 2]
+    options = ["yes", "no", "red block"]
+    got, got_hidden = vlm.score_encoded([encoded[i] for i in order], options, grad=True, return_hidden=True)
+    got.sum().backward()
+    got_grads = {n: p.grad.clone() for n, p in vlm.model.named_parameters() if p.grad is not None}
+    vlm.model.zero_grad()
+    want, want_hidden = vlm.score_options([images[i] for i in order], [prompts[i] for i in order], options, grad=True, return_hidden=True)
+    want.sum().backward()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_hidden, want_hidden, atol=1e-5, rtol=1e-5)
+    assert got_grads
+    for name, grad in got_grads.items():
+        torch.testing.assert_close(grad, dict(vlm.model.named_parameters())[name].grad, atol=1e-5, rtol=1e-4)
+    assert not torch.equal(got[0], got[1])  # different images and prompts: the rows are not all one
+
+
+def test_score_encoded_refuses_nothing_to_score(vlm):
+    with pytest.raises(ValueError, match="nothing to score"):
+        vlm.score_encoded([], ["yes"])
