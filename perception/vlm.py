@@ -23,6 +23,9 @@ from envs.files import atomic_directory
 
 ImageLike = np.ndarray | Image.Image
 
+OPTION_CACHE_SIZE = 4096
+"""How many answer options' token ids a VLM keeps (answer words repeat; generated texts rarely do)."""
+
 DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 """LoRA goes on the language model's attention and MLP projections (the vision tower stays)."""
 LORA_TARGETS = {
@@ -239,6 +242,8 @@ class VLM:
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             if not ids:
                 raise ValueError(f"option {option!r} tokenises to nothing")
+            if len(self._option_cache) >= OPTION_CACHE_SIZE:  # generate mode scores every sampled text
+                self._option_cache.clear()
             self._option_cache[text] = ids
         return self._option_cache[text]
 

@@ -204,3 +204,15 @@ def test_encoded_prompts_score_like_their_images_in_any_subset(vlm, images):
 def test_score_encoded_refuses_nothing_to_score(vlm):
     with pytest.raises(ValueError, match="nothing to score"):
         vlm.score_encoded([], ["yes"])
+
+
+def test_option_token_cache_stays_bounded(vlm, images, monkeypatch):
+    import perception.vlm as vlm_module
+
+    monkeypatch.setattr(vlm_module, "OPTION_CACHE_SIZE", 3)
+    encoded = vlm.encode_each(images[:1], ["q?"])
+    first = vlm.score_encoded(encoded, ["yes", "no"])
+    for text in ("red", "blue", "left", "right", "fall"):
+        vlm.score_encoded(encoded, [text])
+        assert len(vlm._option_cache) <= 3
+    torch.testing.assert_close(vlm.score_encoded(encoded, ["yes", "no"]), first)
