@@ -216,3 +216,27 @@ def test_option_token_cache_stays_bounded(vlm, images, monkeypatch):
         vlm.score_encoded(encoded, [text])
         assert len(vlm._option_cache) <= 3
     torch.testing.assert_close(vlm.score_encoded(encoded, ["yes", "no"]), first)
+
+
+def test_encode_each_splits_concatenated_patches_per_sample(llava_dir, monkeypatch):
+    """Qwen2-VL-style processor output (every image's patches in one tensor, image_grid_thw per
+    image, per-token extras): each sample gets its own patches, grid row and unpadded tokens, and the
+    rows for K options repeat them sample by sample (runs without torchvision)."""
+    vlm = VLM.load(llava_dir)
+    grids = torch.tensor([[1, 2, 2], [1, 2, 3]])  # 4 and 6 patches
+    patches = torch.arange(10 * 5, dtype=torch.float32).reshape(10, 5)
+    batch = {
+        "input_ids": torch.tensor([[5, 6, 7, 0], [8, 9, 10, 11]]), "attention_mask": torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]]),
+        "token_type_ids": torch.tensor([[1, 2, 3, 0], [4, 5, 6, 7]]), "pixel_values": patches, "image_grid_thw": grids,
+    }
+    monkeypatch.setattr(vlm, "encode", lambda images, prompts: batch)
+    first, second = vlm.encode_each([None, None], ["a", "b"])
+    assert first.ids == [5, 6, 7] and second.ids == [8, 9, 10, 11]
+    assert torch.equal(first.images["pixel_values"], patches[:4]) and torch.equal(second.images["pixel_values"], patches[4:])
+    assert torch.equal(second.images["image_grid_thw"], grids[1:])
+    assert torch.equal(first.tokens["token_type_ids"], torch.tensor([1, 2, 3]))
+    rows = vlm._rows([first, second], [first.ids + [1], first.ids + [2], second.ids + [1], second.ids + [2]], k=2)
+    assert torch.equal(rows["pixel_values"], torch.cat([patches[:4], patches[:4], patches[4:], patches[4:]]))
+    assert torch.equal(rows["image_grid_thw"], grids.repeat_interleave(2, dim=0))
+    assert torch.equal(rows["token_type_ids"][0], torch.tensor([1, 2, 3, 0, 0]))
+    assert torch.equal(rows["attention_mask"][0], torch.tensor([1, 1, 1, 1, 0]))
