@@ -9,11 +9,18 @@
 #   bash docs/runs/dynamics-gpu-train-round10.sh start 480   # set up, make the data, start training, wait
 #   bash docs/runs/dynamics-gpu-train-round10.sh wait 540    # (repeat) wait up to N s more
 #   bash docs/runs/dynamics-gpu-train-round10.sh collect     # model + logs to $OUT
-# Needs `.whl` and `.gl` carried (../shared/device/README.md).
+# Needs `.whl` and `.gl` carried (../shared/device/README.md). Later rounds that change only the data
+# size, the step or the time cap set ROUND, TRAJECTORIES, DT and MAX_TIME and run this recipe
+# (dynamics-gpu-train-round11.sh).
 set -u
-R=/tmp/result10
+ROUND=${ROUND:-10}
+TRAJECTORIES=${TRAJECTORIES:-48000}
+MAX_TIME=${MAX_TIME:-00:00:14:00}
+DT_SETTING=${DT:+, dt=$DT}  # unset: PlaySettings' and the CLI's default step
+DT_ARG=${DT:+ --data.dt $DT}
+R=/tmp/result$ROUND
 . docs/runs/device-setup.sh
-progress() { tail -c 400 $R/d10.log | tr '\r' '\n' | grep -a Epoch | tail -n 1 | cut -c1-120; }
+progress() { tail -c 400 $R/d$ROUND.log | tr '\r' '\n' | grep -a Epoch | tail -n 1 | cut -c1-120; }
 wait_for() { wait_while "experiments.cli train-dynamics" "$1" progress; }
 case "$1" in
   start)
@@ -24,17 +31,17 @@ case "$1" in
     python3 -c "
 from dynamics.data import PlaySettings, load_or_generate
 mixr = ('tower','removal','tower','drop','push','tower','removal','poke','roll','flight')
-load_or_generate('/tmp/play', PlaySettings(n_trajectories=48000, seed=0, max_tower=6, scenarios=mixr), workers=15)" || exit 1
+load_or_generate('/tmp/play', PlaySettings(n_trajectories=$TRAJECTORIES, seed=0, max_tower=6, scenarios=mixr$DT_SETTING), workers=15)" || exit 1
     echo "play data: $(( $(date +%s) - start )) s"
     setsid nohup python3 -m experiments.cli train-dynamics --config experiments/configs/dynamics/gnn.yaml \
-      --data.cache_dir /tmp/play --data.loader_workers 8 --data.max_tower 6 --data.n_trajectories 48000 \
-      --data.scenarios $MIXR --trainer.max_time 00:00:14:00 --trainer.logger.init_args.save_dir $R/logs \
-      --seed_everything 0 --trainer.logger.init_args.name d10 --export $R/d10 > $R/d10.log 2>&1 < /dev/null &
+      --data.cache_dir /tmp/play --data.loader_workers 8 --data.max_tower 6 --data.n_trajectories $TRAJECTORIES$DT_ARG \
+      --data.scenarios $MIXR --trainer.max_time $MAX_TIME --trainer.logger.init_args.save_dir $R/logs \
+      --seed_everything 0 --trainer.logger.init_args.name d$ROUND --export $R/d$ROUND > $R/d$ROUND.log 2>&1 < /dev/null &
     set +f
     wait_for "${2:-480}" ;;
   wait) wait_for "${2:-540}" ;;
   collect)
-    tail -n 3 $R/d10.log | cut -c1-300
-    tar -C $R -cf $OUT/dynamics-train-round10.tar --exclude logs . && tar -C $R -cf $OUT/dynamics-train-round10-logs.tar logs
+    tail -n 3 $R/d$ROUND.log | cut -c1-300
+    tar -C $R -cf $OUT/dynamics-train-round$ROUND.tar --exclude logs . && tar -C $R -cf $OUT/dynamics-train-round$ROUND-logs.tar logs
     ls -la $OUT ;;
 esac
