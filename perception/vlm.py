@@ -316,7 +316,7 @@ class VLM:
             out = self.model(**inputs, output_hidden_states=return_hidden)
             picked = out.logits[torch.arange(len(rows), device=self.device)[:, None], positions]  # (B*K, L, V)
             token_lp = torch.log_softmax(picked.float(), dim=-1).gather(-1, targets[..., None]).squeeze(-1)
-            scores = torch.where(present, token_lp, torch.zeros_like(token_lp)).sum(dim=-1)
+            scores = token_lp.masked_fill(~present, 0.0).sum(dim=-1)
             if length_normalize:
                 scores = scores / present.sum(dim=-1)
             scores = scores.view(len(encoded), k)
