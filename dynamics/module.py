@@ -78,6 +78,10 @@ class PlayDataModule(L.LightningDataModule):
         return collate_transitions([dataset[int(i)] for i in picks])
 
 
+STEP_LOSSES = {"mse": torch.square, "l1": torch.abs}
+"""Per-element loss of the normalised prediction error, by name (``DynamicsModule``'s ``loss``)."""
+
+
 class DynamicsModule(L.LightningModule):
     """Training of :class:`DynamicsModel` with noise injection (as in the Graph Network Simulator:
     inputs are perturbed, targets still lead to the clean next state, so rollouts learn to correct
@@ -95,23 +99,33 @@ class DynamicsModule(L.LightningModule):
         lr: Peak Adam learning rate (cosine decay).
         noise_position, noise_velocity, noise_rotation, noise_angular: Input noise (m, m/s, rad, rad/s).
         rollout_steps: K, the length of the training rollout (1: one-step training).
+        loss: ``"mse"`` (squared error: the model learns the conditional mean of the next state) or
+            ``"l1"`` (absolute error: the conditional median, per target dimension). Where a
+            transition's outcome is two-sided at the input noise's scale (a block landing on another
+            either settles or starts to tip), the mean is a state between the two that neither takes,
+            the median one of them (``docs/runs/blockremoval-impact-noise.py``); but the median also
+            drops a minority outcome that is real, such as a slow tip (round 13 in
+            ``docs/runs/dynamics-selection.md``). The shipped model uses ``"mse"``.
         dt: Seconds per model step: the play data's frame interval (linked to ``data.dt`` by
             ``physground train-dynamics``).
         init_from: A saved dynamics model (folder) to start from, weights and normalisation
             statistics (fine-tuning); its architecture must equal the one configured here.
 
     Raises:
-        ValueError: ``rollout_steps`` below 1, or an ``init_from`` model of another architecture.
+        ValueError: ``rollout_steps`` below 1, an unknown ``loss``, or an ``init_from`` model of
+            another architecture.
     """
 
     def __init__(
         self, hidden: int = 128, message_passing: int = 3, mlp_layers: int = 2, radius: float = 0.06, lr: float = 1e-3,
         noise_position: float = 0.002, noise_velocity: float = 0.03, noise_rotation: float = 0.01, noise_angular: float = 0.2,
-        rollout_steps: int = 1, init_from: str | None = None, dt: float = DynamicsConfig.dt,
+        rollout_steps: int = 1, init_from: str | None = None, dt: float = DynamicsConfig.dt, loss: str = "mse",
     ) -> None:
         super().__init__()
         if rollout_steps < 1:
             raise ValueError(f"rollout_steps must be at least 1, got {rollout_steps}")
+        if loss not in STEP_LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(STEP_LOSSES)}")
         self.save_hyperparameters()
         self.model = DynamicsModel(DynamicsConfig(hidden=hidden, message_passing=message_passing, mlp_layers=mlp_layers, radius=radius, dt=dt))
         if init_from:
@@ -142,7 +156,7 @@ class DynamicsModule(L.LightningModule):
         model's predicted normalised change (N, 12)."""
         target = (state_delta(state, target_state) - self.model.target_mean) / self.model.target_std
         pred = self.model(state, props, batch)
-        return ((pred - target) ** 2)[dynamic].mean(), pred
+        return STEP_LOSSES[self.hparams.loss](pred - target)[dynamic].mean(), pred
 
     def _common_step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         state, props, graph = batch["state"], batch["props"], batch["batch"]

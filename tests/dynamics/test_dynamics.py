@@ -316,6 +316,23 @@ def test_rollout_loss_is_the_mean_step_loss_along_the_models_own_rollout(play, b
         DynamicsModule(rollout_steps=0)
 
 
+def test_the_l1_loss_is_the_mean_absolute_normalised_error_of_the_dynamic_objects(batch, model):
+    quiet = dict(noise_position=0, noise_velocity=0, noise_rotation=0, noise_angular=0)
+    modules = {name: DynamicsModule(hidden=32, message_passing=2, loss=name, **quiet) for name in ("mse", "l1")}
+    state, props, graph = batch["state"], batch["props"], batch["batch"]
+    with torch.no_grad():
+        error = model(state, props, graph) - (state_delta(state, batch["next_state"]) - model.target_mean) / model.target_std
+        error = error[props[:, -1] < 0.5]
+        for name, module in modules.items():
+            module.model.load_state_dict(model.state_dict())
+            module.log = lambda *a, **k: None
+            expected = error.abs().mean() if name == "l1" else (error**2).mean()
+            assert float(module._common_step(batch, "train")) == pytest.approx(float(expected), rel=1e-5)
+    assert float(error.abs().mean()) != pytest.approx(float((error**2).mean()), rel=1e-2), "the two losses must differ on this batch"
+    with pytest.raises(ValueError, match="unknown loss 'huber'; valid: mse, l1"):
+        DynamicsModule(loss="huber")
+
+
 def test_a_rollout_loss_trains_from_a_saved_model_and_validation_stays_one_step(tmp_path, model):
     save_dynamics(model, tmp_path / "start")
     data = PlayDataModule(cache_dir=str(tmp_path / "cache"), n_trajectories=8, batch_size=8, horizon=3)
