@@ -14,3 +14,14 @@ wait_while() {
   while [ "$(date +%s)" -lt "$until" ] && pgrep -f "$1" > /dev/null; do sleep 30; echo "$(date +%T) $($3)"; done
   pgrep -f "$1" > /dev/null && echo "still running" || echo "ended"
 }
+# make_play N [EXTRA]: N play trajectories of the shipped GNN's recipe (seed 0, towers of up to 6 blocks,
+# removals x2 mix; EXTRA: more PlaySettings arguments, e.g. ", dt=0.05") into /tmp/play, on 15 processes.
+make_play() {
+  local start
+  start=$(date +%s)
+  python3 -c "
+from dynamics.data import PlaySettings, load_or_generate
+mixr = ('tower','removal','tower','drop','push','tower','removal','poke','roll','flight')
+load_or_generate('/tmp/play', PlaySettings(n_trajectories=$1, seed=0, max_tower=6, scenarios=mixr${2:-}), workers=15)" || return 1
+  echo "play data: $(( $(date +%s) - start )) s"
+}

@@ -27,12 +27,7 @@ case "$1" in
     device_setup || exit 1; nproc; nvidia-smi -L; mkdir -p $R
     set -f
     MIXR='[tower,removal,tower,drop,push,tower,removal,poke,roll,flight]'
-    start=$(date +%s)
-    python3 -c "
-from dynamics.data import PlaySettings, load_or_generate
-mixr = ('tower','removal','tower','drop','push','tower','removal','poke','roll','flight')
-load_or_generate('/tmp/play', PlaySettings(n_trajectories=$TRAJECTORIES, seed=0, max_tower=6, scenarios=mixr$DT_SETTING), workers=15)" || exit 1
-    echo "play data: $(( $(date +%s) - start )) s"
+    make_play $TRAJECTORIES "$DT_SETTING" || exit 1
     setsid nohup python3 -m experiments.cli train-dynamics --config experiments/configs/dynamics/gnn.yaml \
       --data.cache_dir /tmp/play --data.loader_workers 8 --data.max_tower 6 --data.n_trajectories $TRAJECTORIES$DT_ARG \
       --data.scenarios $MIXR --trainer.max_time $MAX_TIME --trainer.logger.init_args.save_dir $R/logs \
