@@ -43,9 +43,10 @@ def block_positions(policy: object, images: np.ndarray) -> list[dict[str, np.nda
 
 def compare(device_file: str, cpu_file: str) -> None:
     device, cpu = (np.load(f)["images"] for f in (device_file, cpu_file))
-    diff = np.abs(device.astype(np.int16) - cpu.astype(np.int16)).max(-1)
-    print(f"pixels differing: {100 * (diff > 0).mean():.1f} %, mean |diff| {np.abs(device.astype(np.int16) - cpu.astype(np.int16)).mean():.2f} levels,"
-          f" max {diff.max()}; pixels more than 8 levels off: {100 * (diff > 8).mean():.1f} %")
+    diff = np.abs(device.astype(np.int16) - cpu.astype(np.int16))  # (N, H, W, 3)
+    per_pixel = diff.max(-1)
+    print(f"pixels differing: {100 * (per_pixel > 0).mean():.1f} %, mean |diff| {diff.mean():.2f} levels,"
+          f" max {per_pixel.max()}; pixels more than 8 levels off: {100 * (per_pixel > 8).mean():.1f} %")
     policy = build_policy(AgentSpec("hybrid", "TowerStability"))
     moved = np.array([abs(a[k] - b[k]) for a, b in zip(block_positions(policy, device), block_positions(policy, cpu)) for k in a.keys() & b.keys()]) * 1000
     print("grounded block positions, device vs CPU images: mean |dx|, |dy|, |dz|", np.round(moved.mean(0), 3), "mm; max", np.round(moved.max(0), 3), f"mm; {len(moved)} blocks")

@@ -34,10 +34,9 @@ rng = np.random.default_rng(0)
 
 def simulated_answer(scene: dict) -> bool | None:
     try:
-        start = semantics.counterfactual(scene, 0)
+        _, _, events = base.outcome(scene, 0)  # the task's counterfactual, simulation and events
     except (KeyError, ValueError, IndexError):  # imperfect grounding: an object the task needs is missing
         return None
-    events = base.events(start, base.simulate(start, early_stop=True))
     return bool(events[events["asked"]])
 
 
