@@ -26,6 +26,7 @@ import sys
 import numpy as np
 
 from agent.factory import AgentSpec, build_policy, env_factory
+from envs.files import atomic_write
 
 EPISODES, SEED = 20, 50_000_000
 
@@ -33,7 +34,7 @@ EPISODES, SEED = 20, 50_000_000
 def render(out: str) -> None:
     env = env_factory("TowerStability", 128)()
     images = [env.reset(seed=SEED + i)[0]["image"] for i in range(EPISODES)]
-    np.savez_compressed(out, images=np.stack(images))
+    atomic_write(out, lambda path: np.savez_compressed(open(path, "wb"), images=np.stack(images)))
 
 
 def block_positions(policy: object, images: np.ndarray) -> list[dict[str, np.ndarray]]:

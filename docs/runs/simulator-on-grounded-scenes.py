@@ -20,6 +20,7 @@ import numpy as np
 
 from agent.evaluation import EVAL_SEED, reset_batches
 from agent.factory import AgentSpec, build_policy, env_factory
+from envs.files import atomic_write_text
 
 JITTERS_MM = (0.25, 0.5, 1.0)
 
@@ -64,5 +65,4 @@ for obs, infos in reset_batches(env, seed, episodes, 8):
 result = {k: float(np.mean(v)) for k, v in hits.items()}
 print(task, len(hits["grounded"]), "episodes from seed", seed, f"({time.time() - t0:.0f} s):", ", ".join(f"{k} {100 * v:.1f} %" for k, v in result.items()))
 if out:
-    with open(out, "w") as f:
-        json.dump({"task": task, "episodes": episodes, "seed": seed, "simulator accuracy": result}, f, indent=1)
+    atomic_write_text(out, json.dumps({"task": task, "episodes": episodes, "seed": seed, "simulator accuracy": result}, indent=1))
