@@ -12,6 +12,14 @@ Per object (zones excluded: they do not collide) the model sees
 - ``props`` (``PROP_DIM``): full size (3, m), shape one-hot (cube, ball, box, basket), material
   one-hot (painted, rubber, ice, wood, carpet), is_static.
 
+With ``PlaySettings.perturb`` every recorded frame but the last also gets a **perturbed pair**: a
+copy of the frame with Gaussian noise on the dynamic objects' poses and velocities, and the state
+MuJoCo reaches from that copy ``dt`` later (``PlayData.perturbed``). Training on these pairs
+(``TransitionDataset(pairs=...)``) shows the model off-trajectory states with their own true
+outcome, where input-noise injection maps a noisy state to the clean next state: where the outcome
+is decided by less than the noise (a block landing on another either settles or tips), the latter
+teaches the mean of the two outcomes (``docs/runs/blockremoval-impact-noise.py``).
+
 Generation is deterministic in the seed; the cache is an ``.npz`` plus a ``manifest.json``
 (settings, counts, sha256), written atomically.
 """
@@ -25,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mujoco
 import numpy as np
 import torch
 
@@ -130,6 +139,9 @@ class PlaySettings:
         seconds: Length of each trajectory.
         max_tower: Most blocks in any tower (larger ones are held out).
         scenarios: Scenario mix, cycled in order (any of ``PLAY_SCENARIOS``).
+        perturb: Empty (default), or the standard deviations (position m, velocity m/s, rotation
+            rad, angular velocity rad/s) of the noise of the perturbed pairs recorded next to
+            every frame but the last (module docstring).
     """
 
     n_trajectories: int = 6000
@@ -138,6 +150,7 @@ class PlaySettings:
     seconds: float = 3.0
     max_tower: int = 4
     scenarios: tuple[str, ...] = SCENARIOS
+    perturb: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         steps = self.dt / TIMESTEP if isinstance(self.dt, (int, float)) else float("nan")
@@ -147,10 +160,21 @@ class PlaySettings:
         if unknown or not self.scenarios:
             named = f"unknown play scenario {unknown[0]!r}" if unknown else "no play scenarios"
             raise ValueError(f"{named}; valid: {', '.join(PLAY_SCENARIOS)}")
+        scales = self.perturb
+        if scales and not (len(scales) == 4 and all(isinstance(x, (int, float)) and np.isfinite(x) and x >= 0 for x in scales)):
+            raise ValueError(f"perturb must be empty or 4 non-negative numbers (position, velocity, rotation, angular velocity), got {scales!r}")
 
     @property
     def frames(self) -> int:
         return int(round(self.seconds / self.dt)) + 1
+
+    def record(self) -> dict[str, Any]:
+        """The settings as JSON-able data (the manifest and the cache key); ``perturb`` only where
+        set, so caches made before it existed keep their key."""
+        out = asdict(self)
+        if not self.perturb:
+            del out["perturb"]
+        return json.loads(json.dumps(out))
 
 
 def _make_envs(max_tower: int) -> dict[str, Any]:
@@ -213,26 +237,76 @@ def tower_margin(scene: Scene) -> float:
     return static_margin(cubes)
 
 
-def record(world: World, start: Scene, ids: list[str], frames: int, dt: float) -> np.ndarray:
-    """Simulate ``start`` and record the objects ``ids`` every ``dt``: (frames, N, 13)."""
+def record(
+    world: World, start: Scene, ids: list[str], frames: int, dt: float, perturb: tuple[float, ...] = (), rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Simulate ``start`` and record the objects ``ids`` every ``dt``.
+
+    Returns:
+        The frames (frames, N, 13), and with ``perturb`` the perturbed pairs (frames - 1, N, 2, 13):
+        per frame but the last, a noisy copy of it and MuJoCo's state ``dt`` after that copy (the
+        recorded trajectory itself is unchanged by them); else None.
+
+    Raises:
+        ValueError: ``perturb`` without ``rng`` (the noise comes from the trajectory's generator).
+    """
+    if perturb and rng is None:
+        raise ValueError("perturbed pairs need the trajectory's random generator (rng)")
     world.load(start)
     out = np.zeros((frames, len(ids), STATE_DIM), np.float32)
     _, state0, _ = scene_arrays(start)
     out[:] = state0  # static objects keep their pose
+    pairs = np.repeat(out[:-1, :, None], 2, axis=2) if perturb else None
     dynamic = [(k, world.position_index([i])[0][0], world.velocity_index(i), world.body_id(i)) for k, i in enumerate(ids) if world.is_dynamic(i)]
     steps = int(round(dt / TIMESTEP))
     for f in range(frames):
         if f:
             world.step(steps)
-        d = world.data
-        for k, q, v, body in dynamic:
-            out[f, k, 0:7] = d.qpos[q : q + 7]
-            out[f, k, 7:10] = d.qvel[v : v + 3]
-            out[f, k, 10:13] = d.xmat[body].reshape(3, 3) @ d.qvel[v + 3 : v + 6]
-    return out
+        _read_dynamic(world, dynamic, out[f])
+        if pairs is not None and f + 1 < frames:
+            _record_perturbed_pair(world, dynamic, steps, perturb, rng, pairs[f])
+    return out, pairs
 
 
-def _play_chunk(args: tuple[PlaySettings, list[int]]) -> list[tuple[str, np.ndarray, np.ndarray, list[str]]]:
+def _read_dynamic(world: World, dynamic: list[tuple[int, int, int, int]], row: np.ndarray) -> None:
+    """Write the dynamic objects' current states into ``row`` (N, 13)."""
+    d = world.data
+    for k, q, v, body in dynamic:
+        row[k, 0:7] = d.qpos[q : q + 7]
+        row[k, 7:10] = d.qvel[v : v + 3]
+        row[k, 10:13] = d.xmat[body].reshape(3, 3) @ d.qvel[v + 3 : v + 6]
+
+
+def _record_perturbed_pair(
+    world: World, dynamic: list[tuple[int, int, int, int]], steps: int, scales: tuple[float, ...], rng: np.random.Generator, pair: np.ndarray,
+) -> None:
+    """Perturb the current state (noise as ``DynamicsModule`` injects it: position, linear and
+    world-frame angular velocity additive, orientation turned by a random rotation), record it in
+    ``pair[:, 0]`` and the state ``steps`` simulator steps later in ``pair[:, 1]`` (N, 2, 13), then
+    restore MuJoCo's full integration state, so the recorded trajectory goes on unchanged."""
+    m, d = world.model, world.data
+    saved = np.empty(mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_INTEGRATION))
+    mujoco.mj_getState(m, d, saved, mujoco.mjtState.mjSTATE_INTEGRATION)
+    position, velocity, rotation, angular = scales
+    turn, quat, frame = np.empty(4), np.empty(4), np.empty(9)
+    for _, q, v, _ in dynamic:
+        d.qpos[q : q + 3] += rng.normal(0.0, position, 3)
+        axis = rng.normal(0.0, rotation, 3)
+        angle = float(np.linalg.norm(axis))
+        mujoco.mju_axisAngle2Quat(turn, axis / angle if angle > 0 else np.array([1.0, 0.0, 0.0]), angle)
+        mujoco.mju_mulQuat(quat, turn, d.qpos[q + 3 : q + 7].copy())
+        d.qpos[q + 3 : q + 7] = quat
+        d.qvel[v : v + 3] += rng.normal(0.0, velocity, 3)
+        mujoco.mju_quat2Mat(frame, quat)
+        d.qvel[v + 3 : v + 6] += frame.reshape(3, 3).T @ rng.normal(0.0, angular, 3)  # local frame
+    mujoco.mj_kinematics(m, d)  # orientation matrices of the perturbed poses, for the angular velocity
+    _read_dynamic(world, dynamic, pair[:, 0])
+    world.step(steps)
+    _read_dynamic(world, dynamic, pair[:, 1])
+    mujoco.mj_setState(m, d, saved, mujoco.mjtState.mjSTATE_INTEGRATION)
+
+
+def _play_chunk(args: tuple[PlaySettings, list[int]]) -> list[tuple[str, np.ndarray, np.ndarray, list[str], np.ndarray | None]]:
     settings, indices = args
     envs = _make_envs(settings.max_tower)
     world = envs["TowerStability"].world
@@ -242,20 +316,23 @@ def _play_chunk(args: tuple[PlaySettings, list[int]]) -> list[tuple[str, np.ndar
         scenario = settings.scenarios[i % len(settings.scenarios)]
         start = play_start(envs, scenario, rng)
         ids, _, props = scene_arrays(start)
-        out.append((scenario, record(world, start, ids, settings.frames, settings.dt), props, ids))
+        states, pairs = record(world, start, ids, settings.frames, settings.dt, settings.perturb, rng)
+        out.append((scenario, states, props, ids, pairs))
     return out
 
 
 @dataclass
 class PlayData:
     """Trajectories: ``states`` (sum of N over trajectories, frames, 13), ``props`` (same first
-    axis, PROP_DIM), ``offsets`` (T+1,) node offsets per trajectory, ``scenario`` names."""
+    axis, PROP_DIM), ``offsets`` (T+1,) node offsets per trajectory, ``scenario`` names, and with
+    ``settings.perturb`` the perturbed pairs ``perturbed`` (same first axis, frames - 1, 2, 13)."""
 
     states: np.ndarray
     props: np.ndarray
     offsets: np.ndarray
     scenarios: list[str]
     settings: PlaySettings = field(default_factory=PlaySettings)
+    perturbed: np.ndarray | None = None
 
     @property
     def n_trajectories(self) -> int:
@@ -288,12 +365,13 @@ def generate_play(settings: PlaySettings, workers: int = 1) -> PlayData:
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     states = np.concatenate([r[1].transpose(1, 0, 2) for r in results]).astype(np.float32)
     props = np.concatenate([r[2] for r in results]).astype(np.float32)
-    return PlayData(states, props, offsets, [r[0] for r in results], settings)
+    perturbed = np.concatenate([r[4].transpose(1, 0, 2, 3) for r in results]).astype(np.float32) if settings.perturb else None
+    return PlayData(states, props, offsets, [r[0] for r in results], settings, perturbed)
 
 
 def cache_key(settings: PlaySettings) -> str:
     """Short hash naming a cache of these settings."""
-    return hashlib.sha256(json.dumps({**asdict(settings), "version": DATA_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps({**settings.record(), "version": DATA_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int = 1) -> PlayData:
@@ -307,17 +385,19 @@ def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int
     if data_file.exists() and manifest_file.exists():
         manifest = json.loads(manifest_file.read_text())
         digest = hashlib.sha256(data_file.read_bytes()).hexdigest()
-        if manifest.get("sha256") != digest or manifest.get("settings") != json.loads(json.dumps(asdict(settings))):
+        if manifest.get("sha256") != digest or manifest.get("settings") != settings.record():
             raise ValueError(f"play cache {str(folder)!r} does not match its manifest (checksum or settings); delete it to regenerate")
         with np.load(data_file) as z:
-            return PlayData(z["states"], z["props"], z["offsets"], list(manifest["scenarios"]), settings)
+            perturbed = z["perturbed"] if settings.perturb else None
+            return PlayData(z["states"], z["props"], z["offsets"], list(manifest["scenarios"]), settings, perturbed)
     started = time.time()
     data = generate_play(settings, workers)
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(data_file, lambda p: np.savez(open(p, "wb"), states=data.states, props=data.props, offsets=data.offsets))
+    extra = {"perturbed": data.perturbed} if data.perturbed is not None else {}
+    atomic_write(data_file, lambda p: np.savez(open(p, "wb"), states=data.states, props=data.props, offsets=data.offsets, **extra))
     manifest = {
         "version": DATA_VERSION,
-        "settings": asdict(settings),
+        "settings": settings.record(),
         "trajectories": data.n_trajectories,
         "objects": int(len(data.props)),
         "scenario_counts": {s: data.scenarios.count(s) for s in PLAY_SCENARIOS},
@@ -334,6 +414,10 @@ def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int
 # ----------------------------------------------------------------------------------------------
 
 
+PAIRS = ("clean", "perturbed", "both")
+"""Which transitions ``TransitionDataset`` serves: the recorded ones, the perturbed pairs, or both."""
+
+
 class TransitionDataset(torch.utils.data.Dataset):
     """Transitions of chosen trajectories: a state and the ``horizon`` states that follow it.
 
@@ -342,26 +426,63 @@ class TransitionDataset(torch.utils.data.Dataset):
         trajectories: Which of them (indices).
         horizon: Following states per item (1: one-step transitions; more: windows for a
             multi-step rollout loss). Every start frame with ``horizon`` frames after it is used.
+        pairs: ``"clean"``: the recorded frames; ``"perturbed"``: the perturbed pairs instead
+            (a noisy copy of each frame but the last and MuJoCo's state ``dt`` after it);
+            ``"both"``: all of either (twice the items).
+        undo_displacement: For perturbed pairs, move the target's position and orientation back by
+            the perturbation's displacement and turn (velocities stay MuJoCo's): the motion is the
+            noisy state's own, but, as with input-noise injection, the model learns to return a
+            displaced body to where it was recorded, which keeps long rollouts of standing towers
+            standing.
 
     Raises:
-        ValueError: A horizon below 1 or not shorter than the trajectories.
+        ValueError: A horizon below 1 or not shorter than the trajectories, an unknown ``pairs``,
+            or perturbed pairs asked of data without them or with a horizon above 1.
     """
 
-    def __init__(self, data: PlayData, trajectories: list[int], horizon: int = 1) -> None:
+    def __init__(self, data: PlayData, trajectories: list[int], horizon: int = 1, pairs: str = "clean", undo_displacement: bool = False) -> None:
         if not 1 <= horizon < data.settings.frames:
             raise ValueError(f"horizon must be in [1, {data.settings.frames - 1}] (frames per trajectory - 1), got {horizon}")
+        if pairs not in PAIRS:
+            raise ValueError(f"unknown pairs {pairs!r}; valid: {', '.join(PAIRS)}")
+        if pairs != "clean" and data.perturbed is None:
+            raise ValueError(f"pairs={pairs!r} needs play data made with perturb (PlaySettings.perturb); this data has none")
+        if pairs != "clean" and horizon != 1:
+            raise ValueError(f"perturbed pairs are one-step transitions; horizon must be 1, got {horizon}")
         self.data = data
         self.horizon = horizon
-        self.index = [(t, f) for t in trajectories for f in range(data.settings.frames - horizon)]
+        self.undo_displacement = undo_displacement
+        kinds = {"clean": (False,), "perturbed": (True,), "both": (False, True)}[pairs]
+        self.index = [(t, f, p) for p in kinds for t in trajectories for f in range(data.settings.frames - horizon)]
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(state (N, 13), following states (N, horizon, 13), props (N, PROP_DIM))."""
-        t, f = self.index[i]
+        t, f, perturbed = self.index[i]
         a, b = self.data.offsets[t], self.data.offsets[t + 1]
+        if perturbed:
+            pair = self.data.perturbed[a:b, f]
+            following = pair[:, 1:]
+            if self.undo_displacement:
+                following = undo_displacement(self.data.states[a:b, f], pair[:, 0], pair[:, 1])[:, None]
+            return pair[:, 0], following, self.data.props[a:b]
         return self.data.states[a:b, f], self.data.states[a:b, f + 1 : f + 1 + self.horizon], self.data.props[a:b]
+
+
+def undo_displacement(clean: np.ndarray, perturbed: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """``after`` (N, 13), the state reached from ``perturbed``, with the perturbation's displacement
+    (``perturbed`` - ``clean`` in position) and turn (``perturbed``'s orientation relative to
+    ``clean``'s, in the world frame) taken back out; velocities unchanged."""
+    from dynamics.gnn import quat_multiply  # dynamics.gnn imports this module
+
+    out = after.copy()
+    out[:, 0:3] = after[:, 0:3] - (perturbed[:, 0:3] - clean[:, 0:3])
+    conj = torch.from_numpy(perturbed[:, 3:7] * np.array([1.0, -1.0, -1.0, -1.0], np.float32))
+    back = quat_multiply(torch.from_numpy(clean[:, 3:7]), conj)  # turn^-1, where turn = perturbed ⊗ clean^-1
+    out[:, 3:7] = quat_multiply(back, torch.from_numpy(after[:, 3:7])).numpy()
+    return out
 
 
 def collate_transitions(batch: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:

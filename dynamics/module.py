@@ -12,7 +12,7 @@ import lightning as L
 import torch
 
 from dynamics.checkpoint import load_dynamics
-from dynamics.data import SCENARIOS, PlaySettings, TransitionDataset, collate_transitions, load_or_generate, split_trajectories
+from dynamics.data import PAIRS, SCENARIOS, PlaySettings, TransitionDataset, collate_transitions, load_or_generate, split_trajectories
 from dynamics.gnn import DynamicsConfig, DynamicsModel, axis_angle_to_quat, quat_multiply, state_delta
 from dynamics.rollout import mean_position_error, rollout_states
 
@@ -36,17 +36,31 @@ class PlayDataModule(L.LightningDataModule):
             (``dynamics.data.NEAR_EDGE_SCENARIOS``) are opt-in.
         dt: Seconds between recorded frames, the trained model's step (``physground train-dynamics``
             sets the model's ``dt`` from it).
+        perturb: Empty, or the noise (position m, velocity m/s, rotation rad, angular velocity
+            rad/s) of perturbed pairs recorded with the play (``dynamics.data.PlaySettings``).
+        pairs: Training transitions: ``"clean"`` (recorded frames; the model's input noise makes
+            them noisy), ``"perturbed"`` (the perturbed pairs: noisy states with MuJoCo's own next
+            state; set the model's noise to 0 to train on them alone) or ``"both"``. Validation is
+            always on the clean transitions, so ``val/loss`` stays comparable.
+        undo_displacement: Perturbed pairs' targets return the displaced bodies to where they were
+            recorded (``dynamics.data.TransitionDataset``).
     """
 
     def __init__(
         self, cache_dir: str = "out/play-cache", n_trajectories: int = 6000, seed: int = 0, max_tower: int = 4,
         val_fraction: float = 0.05, batch_size: int = 128, workers: int = 1, loader_workers: int = 0,
-        scenarios: list[str] | None = None, horizon: int = 1, dt: float = PlaySettings.dt,
+        scenarios: list[str] | None = None, horizon: int = 1, dt: float = PlaySettings.dt, perturb: list[float] | None = None,
+        pairs: str = "clean", undo_displacement: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if pairs not in PAIRS:
+            raise ValueError(f"unknown pairs {pairs!r}; valid: {', '.join(PAIRS)}")
+        if pairs != "clean" and not perturb:
+            raise ValueError(f"pairs={pairs!r} needs perturbed pairs in the play data: set data.perturb (4 noise scales)")
         self.settings = PlaySettings(
             n_trajectories=n_trajectories, seed=seed, max_tower=max_tower, scenarios=tuple(scenarios) if scenarios else SCENARIOS, dt=dt,
+            perturb=tuple(perturb or ()),
         )
         self.data = None
 
@@ -58,14 +72,14 @@ class PlayDataModule(L.LightningDataModule):
             self.data = load_or_generate(self.hparams.cache_dir, self.settings, self.hparams.workers)
             self.train_ids, self.val_ids = split_trajectories(self.data.n_trajectories, self.hparams.val_fraction, self.hparams.seed)
 
-    def _loader(self, ids: list[int], shuffle: bool, horizon: int) -> torch.utils.data.DataLoader:
+    def _loader(self, ids: list[int], shuffle: bool, horizon: int, pairs: str = "clean") -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
-            TransitionDataset(self.data, ids, horizon), batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_transitions,
+            TransitionDataset(self.data, ids, horizon, pairs, self.hparams.undo_displacement), batch_size=self.hparams.batch_size, shuffle=shuffle, collate_fn=collate_transitions,
             num_workers=self.hparams.loader_workers, drop_last=shuffle,
         )
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.train_ids, True, self.hparams.horizon)
+        return self._loader(self.train_ids, True, self.hparams.horizon, self.hparams.pairs)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         # validation is one-step whatever the training horizon: the same transitions in every setting

@@ -18,13 +18,15 @@
 #   bash docs/runs/dynamics-gpu-train-round12.sh select 540  # start the selection, wait
 #   bash docs/runs/dynamics-gpu-train-round12.sh collect     # models, logs, selection to $OUT
 # Needs `.whl` and `.gl` carried (../shared/device/README.md). Later rounds of the same shape set ROUND
-# and CANDIDATES and run this recipe (dynamics-gpu-train-round13.sh).
+# and CANDIDATES (and PLAY_EXTRA / DATA_EXTRA: more play settings for make_play and the same for
+# train-dynamics) and run this recipe (dynamics-gpu-train-round13.sh, -round14.sh).
 set -u
 ROUND=${ROUND:-12}
 R=/tmp/result$ROUND
 . docs/runs/device-setup.sh
-# name:noise scale:rollout steps:loss:start — start "ft": the shipped model + 3 epochs at lr 3e-4 (round
-# 9's control recipe); "scratch": gnn.yaml's recipe from random weights
+# name:noise scale:rollout steps:loss:start[:pairs[:epochs]] — start "ft": the shipped model + 3 epochs at
+# lr 3e-4 (round 9's control recipe); "scratch": gnn.yaml's recipe from random weights; pairs: the
+# training transitions (clean, perturbed, both; default clean), epochs: instead of the start's
 CANDIDATES=${CANDIDATES:-"d12n100:1:1:mse:ft d12n050:0.5:1:mse:ft d12n025:0.25:1:mse:ft d12n050k2:0.5:2:mse:ft"}
 progress() { for c in $CANDIDATES; do n=${c%%:*}; printf '%s %s | ' $n "$(tail -c 300 $R/$n.log 2>/dev/null | tr '\r' '\n' | grep -a Epoch | tail -n 1 | cut -c1-40)"; done; }
 wait_for() { wait_while "$1" "$2" progress; }
@@ -34,18 +36,20 @@ case "$1" in
     device_setup || exit 1; nproc; nvidia-smi -L; mkdir -p $R
     set -f
     MIXR='[tower,removal,tower,drop,push,tower,removal,poke,roll,flight]'
-    make_play 24000 || exit 1
+    make_play 24000 "${PLAY_EXTRA:-}" || exit 1
     for c in $CANDIDATES; do
-      IFS=: read -r name scale k loss mode <<< "$c"
+      IFS=: read -r name scale k loss mode pairs epochs <<< "$c"
       noise=$(python3 -c "s=$scale; print(f'--model.noise_position {0.001*s:g} --model.noise_velocity {0.015*s:g} --model.noise_rotation {0.005*s:g} --model.noise_angular {0.1*s:g}')")
       case $mode in
         ft) schedule="--model.init_from dynamics/checkpoints/gnn --model.lr 0.0003 --trainer.max_epochs 3 --trainer.max_time 00:00:07:00" ;;
-        scratch) schedule="--trainer.max_time 00:00:10:30" ;;
+        scratch) schedule="--trainer.max_time 00:00:${SCRATCH_MINUTES:-10}:30" ;;
         *) echo "unknown start $mode in $c"; exit 1 ;;
       esac
+      [ -n "${epochs:-}" ] && schedule="$schedule --trainer.max_epochs $epochs"
       setsid nohup python3 -m experiments.cli train-dynamics --config experiments/configs/dynamics/gnn.yaml \
         --data.cache_dir /tmp/play --data.loader_workers 3 --data.max_tower 6 --data.n_trajectories 24000 \
         --data.scenarios $MIXR $schedule --seed_everything 0 $noise --model.rollout_steps $k --model.loss $loss \
+        ${DATA_EXTRA:-} --data.pairs ${pairs:-clean} \
         --trainer.logger.init_args.save_dir $R/logs --trainer.logger.init_args.name $name --export $R/$name > $R/$name.log 2>&1 < /dev/null &
     done
     set +f

@@ -16,14 +16,26 @@ from dynamics.data import (
     PlaySettings,
     TransitionDataset,
     _make_envs,
+    cache_key,
     collate_transitions,
     generate_play,
     load_or_generate,
     play_start,
     scene_arrays,
     tower_margin,
+    undo_displacement,
 )
-from dynamics.gnn import DynamicsConfig, DynamicsModel, InteractionLayer, apply_delta, node_features, quat_multiply, radius_edges, state_delta
+from dynamics.gnn import (
+    DynamicsConfig,
+    DynamicsModel,
+    InteractionLayer,
+    apply_delta,
+    axis_angle_to_quat,
+    node_features,
+    quat_multiply,
+    radius_edges,
+    state_delta,
+)
 from dynamics.module import DynamicsModule, PlayDataModule
 from dynamics.rollout import imagine, pack_scenes, rollout_states
 from envs import SceneConfig, TowerStabilityEnv
@@ -83,6 +95,75 @@ def test_cache_has_a_manifest_and_rejects_tampering(tmp_path):
     (folder / "play.npz").write_bytes(b"tampered")
     with pytest.raises(ValueError, match="does not match its manifest"):
         load_or_generate(tmp_path, settings)
+
+
+NOISE = (0.001, 0.015, 0.005, 0.1)
+
+
+def test_perturbed_pairs_leave_the_trajectory_alone_and_hold_mujocos_own_next_state(play):
+    settings = PlaySettings(n_trajectories=7, seed=5, perturb=NOISE)
+    noisy = generate_play(settings)
+    np.testing.assert_array_equal(noisy.states, play.states[: len(noisy.states)])  # recording a pair restores MuJoCo's state
+    assert noisy.perturbed.shape == (len(noisy.states), settings.frames - 1, 2, 13)
+    static = noisy.props[:, -1] > 0.5
+    moved = noisy.perturbed[:, :, 0] - noisy.states[:, :-1]
+    assert np.abs(moved[static]).max() == 0.0
+    assert 0.0008 < moved[~static][..., 0:3].std() < 0.0012 and 0.012 < moved[~static][..., 7:10].std() < 0.018
+    assert not np.allclose(noisy.perturbed[~static][:, :, 1], noisy.states[~static][:, 1:], atol=1e-4), "the next state is the noisy start's own"
+    # without noise a pair is the recorded transition: the same simulation from the same state
+    exact = generate_play(PlaySettings(n_trajectories=7, seed=5, perturb=(0, 0, 0, 0)))
+    np.testing.assert_allclose(exact.perturbed[:, :, 0], exact.states[:, :-1], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(exact.perturbed[:, :, 1], exact.states[:, 1:], atol=1e-6, rtol=0)
+
+
+def test_the_dataset_serves_perturbed_pairs_and_refuses_what_the_data_lacks(play, tmp_path):
+    noisy = load_or_generate(tmp_path, PlaySettings(n_trajectories=3, seed=5, perturb=NOISE))
+    np.testing.assert_array_equal(load_or_generate(tmp_path, PlaySettings(n_trajectories=3, seed=5, perturb=NOISE)).perturbed, noisy.perturbed)
+    frames = noisy.settings.frames
+    clean, pairs, both = (TransitionDataset(noisy, [0, 2], pairs=p) for p in ("clean", "perturbed", "both"))
+    assert len(clean) == len(pairs) == 2 * (frames - 1) and len(both) == 2 * len(clean)
+    state, following, props = pairs[frames - 1 + 4]  # trajectory 2, frame 4
+    a, b = noisy.offsets[2], noisy.offsets[3]
+    np.testing.assert_array_equal(state, noisy.perturbed[a:b, 4, 0])
+    np.testing.assert_array_equal(following[:, 0], noisy.perturbed[a:b, 4, 1])
+    np.testing.assert_array_equal(both[len(clean)][0], pairs[0][0])
+    undone = TransitionDataset(noisy, [0, 2], pairs="perturbed", undo_displacement=True)[frames - 1 + 4]
+    np.testing.assert_array_equal(undone[1][:, 0], undo_displacement(noisy.states[a:b, 4], noisy.perturbed[a:b, 4, 0], noisy.perturbed[a:b, 4, 1]))
+    with pytest.raises(ValueError, match="pairs='perturbed' needs play data made with perturb"):
+        TransitionDataset(play, [0], pairs="perturbed")
+    with pytest.raises(ValueError, match="horizon must be 1, got 2"):
+        TransitionDataset(noisy, [0], horizon=2, pairs="both")
+    with pytest.raises(ValueError, match="unknown pairs 'noisy'; valid: clean, perturbed, both"):
+        TransitionDataset(noisy, [0], pairs="noisy")
+    with pytest.raises(ValueError, match="pairs='both' needs perturbed pairs in the play data: set data.perturb"):
+        PlayDataModule(cache_dir=str(tmp_path), pairs="both")
+
+
+def test_undoing_the_displacement_returns_a_body_that_did_not_move_to_its_recorded_pose(play):
+    rng = np.random.default_rng(0)
+    clean = play.states[:40, 3].copy()
+    turn = axis_angle_to_quat(torch.as_tensor(rng.normal(0, 0.05, (40, 3)), dtype=torch.float32))
+    perturbed = clean.copy()
+    perturbed[:, 0:3] += rng.normal(0, 0.001, (40, 3))
+    perturbed[:, 3:7] = quat_multiply(turn, torch.as_tensor(clean[:, 3:7])).numpy()
+    perturbed[:, 7:] += 0.1
+    np.testing.assert_allclose(undo_displacement(clean, perturbed, perturbed)[:, :7], clean[:, :7], atol=1e-6)  # no motion: back where recorded
+    moved = perturbed.copy()
+    moved[:, 2] += 0.01
+    undone = undo_displacement(clean, perturbed, moved)
+    np.testing.assert_allclose(undone[:, 2], clean[:, 2] + 0.01, atol=1e-6)
+    np.testing.assert_array_equal(undone[:, 7:], moved[:, 7:])  # velocities are MuJoCo's
+
+
+@pytest.mark.parametrize("perturb", [(0.001, 0.01, 0.1), (0.001, -0.01, 0.1, 0.1), (0.001, float("nan"), 0.1, 0.1)])
+def test_play_settings_refuse_bad_perturbation_scales(perturb):
+    with pytest.raises(ValueError, match=r"perturb must be empty or 4 non-negative numbers .* got \("):
+        PlaySettings(perturb=perturb)
+
+
+def test_caches_made_before_perturbed_pairs_keep_their_key():
+    assert cache_key(PlaySettings()) == "cf56bf45cadc"  # the key of the default settings before ``perturb`` existed
+    assert cache_key(PlaySettings(perturb=NOISE)) != cache_key(PlaySettings())
 
 
 def test_state_delta_and_apply_delta_are_inverse(batch):
