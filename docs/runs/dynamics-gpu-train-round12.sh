@@ -19,7 +19,7 @@
 #   bash docs/runs/dynamics-gpu-train-round12.sh collect     # models, logs, selection to $OUT
 # Needs `.whl` and `.gl` carried (../shared/device/README.md). Later rounds of the same shape set ROUND
 # and CANDIDATES (and PLAY_EXTRA / DATA_EXTRA: more play settings for make_play and the same for
-# train-dynamics) and run this recipe (dynamics-gpu-train-round13.sh, -round14.sh).
+# train-dynamics) and run this recipe (dynamics-gpu-train-round13.sh, -round14.sh, -round15.sh).
 set -u
 ROUND=${ROUND:-12}
 R=/tmp/result$ROUND
