@@ -168,7 +168,7 @@ class PlaySettings:
     def frames(self) -> int:
         return int(round(self.seconds / self.dt)) + 1
 
-    def record(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, Any]:
         """The settings as JSON-able data (the manifest and the cache key); ``perturb`` only where
         set, so caches made before it existed keep their key."""
         out = asdict(self)
@@ -371,7 +371,7 @@ def generate_play(settings: PlaySettings, workers: int = 1) -> PlayData:
 
 def cache_key(settings: PlaySettings) -> str:
     """Short hash naming a cache of these settings."""
-    return hashlib.sha256(json.dumps({**settings.record(), "version": DATA_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps({**settings.as_json(), "version": DATA_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int = 1) -> PlayData:
@@ -385,7 +385,7 @@ def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int
     if data_file.exists() and manifest_file.exists():
         manifest = json.loads(manifest_file.read_text())
         digest = hashlib.sha256(data_file.read_bytes()).hexdigest()
-        if manifest.get("sha256") != digest or manifest.get("settings") != settings.record():
+        if manifest.get("sha256") != digest or manifest.get("settings") != settings.as_json():
             raise ValueError(f"play cache {str(folder)!r} does not match its manifest (checksum or settings); delete it to regenerate")
         with np.load(data_file) as z:
             perturbed = z["perturbed"] if settings.perturb else None
@@ -397,7 +397,7 @@ def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int
     atomic_write(data_file, lambda p: np.savez(open(p, "wb"), states=data.states, props=data.props, offsets=data.offsets, **extra))
     manifest = {
         "version": DATA_VERSION,
-        "settings": settings.record(),
+        "settings": settings.as_json(),
         "trajectories": data.n_trajectories,
         "objects": int(len(data.props)),
         "scenario_counts": {s: data.scenarios.count(s) for s in PLAY_SCENARIOS},
@@ -416,6 +416,12 @@ def load_or_generate(cache_dir: str | Path, settings: PlaySettings, workers: int
 
 PAIRS = ("clean", "perturbed", "both")
 """Which transitions ``TransitionDataset`` serves: the recorded ones, the perturbed pairs, or both."""
+
+
+def check_pairs(pairs: str) -> None:
+    """Raise ValueError naming ``pairs`` unless it is one of ``PAIRS``."""
+    if pairs not in PAIRS:
+        raise ValueError(f"unknown pairs {pairs!r}; valid: {', '.join(PAIRS)}")
 
 
 class TransitionDataset(torch.utils.data.Dataset):
@@ -443,15 +449,16 @@ class TransitionDataset(torch.utils.data.Dataset):
     def __init__(self, data: PlayData, trajectories: list[int], horizon: int = 1, pairs: str = "clean", undo_displacement: bool = False) -> None:
         if not 1 <= horizon < data.settings.frames:
             raise ValueError(f"horizon must be in [1, {data.settings.frames - 1}] (frames per trajectory - 1), got {horizon}")
-        if pairs not in PAIRS:
-            raise ValueError(f"unknown pairs {pairs!r}; valid: {', '.join(PAIRS)}")
+        check_pairs(pairs)
         if pairs != "clean" and data.perturbed is None:
             raise ValueError(f"pairs={pairs!r} needs play data made with perturb (PlaySettings.perturb); this data has none")
         if pairs != "clean" and horizon != 1:
             raise ValueError(f"perturbed pairs are one-step transitions; horizon must be 1, got {horizon}")
         self.data = data
         self.horizon = horizon
-        self.undo_displacement = undo_displacement
+        self.targets = None  # the perturbed pairs' targets, where they differ from MuJoCo's state
+        if undo_displacement and pairs != "clean":
+            self.targets = _undone_targets(data)
         kinds = {"clean": (False,), "perturbed": (True,), "both": (False, True)}[pairs]
         self.index = [(t, f, p) for p in kinds for t in trajectories for f in range(data.settings.frames - horizon)]
 
@@ -464,9 +471,7 @@ class TransitionDataset(torch.utils.data.Dataset):
         a, b = self.data.offsets[t], self.data.offsets[t + 1]
         if perturbed:
             pair = self.data.perturbed[a:b, f]
-            following = pair[:, 1:]
-            if self.undo_displacement:
-                following = undo_displacement(self.data.states[a:b, f], pair[:, 0], pair[:, 1])[:, None]
+            following = pair[:, 1:] if self.targets is None else self.targets[a:b, f, None]
             return pair[:, 0], following, self.data.props[a:b]
         return self.data.states[a:b, f], self.data.states[a:b, f + 1 : f + 1 + self.horizon], self.data.props[a:b]
 
@@ -483,6 +488,13 @@ def undo_displacement(clean: np.ndarray, perturbed: np.ndarray, after: np.ndarra
     back = quat_multiply(torch.from_numpy(clean[:, 3:7]), conj)  # turn^-1, where turn = perturbed ⊗ clean^-1
     out[:, 3:7] = quat_multiply(back, torch.from_numpy(after[:, 3:7])).numpy()
     return out
+
+
+def _undone_targets(data: PlayData) -> np.ndarray:
+    """:func:`undo_displacement` of every perturbed pair, in one pass: (sum of N, frames - 1, 13)."""
+    pair = data.perturbed
+    flat = [a.reshape(-1, STATE_DIM) for a in (data.states[:, :-1], pair[:, :, 0], pair[:, :, 1])]
+    return undo_displacement(*flat).reshape(pair.shape[:2] + (STATE_DIM,))
 
 
 def collate_transitions(batch: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:

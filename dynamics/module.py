@@ -12,7 +12,7 @@ import lightning as L
 import torch
 
 from dynamics.checkpoint import load_dynamics
-from dynamics.data import PAIRS, SCENARIOS, PlaySettings, TransitionDataset, collate_transitions, load_or_generate, split_trajectories
+from dynamics.data import SCENARIOS, PlaySettings, TransitionDataset, check_pairs, collate_transitions, load_or_generate, split_trajectories
 from dynamics.gnn import DynamicsConfig, DynamicsModel, axis_angle_to_quat, quat_multiply, state_delta
 from dynamics.rollout import mean_position_error, rollout_states
 
@@ -54,8 +54,7 @@ class PlayDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if pairs not in PAIRS:
-            raise ValueError(f"unknown pairs {pairs!r}; valid: {', '.join(PAIRS)}")
+        check_pairs(pairs)
         if pairs != "clean" and not perturb:
             raise ValueError(f"pairs={pairs!r} needs perturbed pairs in the play data: set data.perturb (4 noise scales)")
         self.settings = PlaySettings(
