@@ -121,8 +121,9 @@ def _replay(world: World, rollouts: list[list[Any]], nstep: bool) -> tuple[int, 
     return total, elapsed
 
 
-def benchmark_task(name: str, seconds: float = 5.0, image_size: int = 128, seed: int = 0) -> TaskBenchmark:
-    """Measure one task (see the module docstring)."""
+def benchmark_task(name: str, seconds: float = 5.0, image_size: int = 128, seed: int = 0, multisamples: int = 0) -> TaskBenchmark:
+    """Measure one task (see the module docstring); renders with ``multisamples`` anti-aliasing
+    samples per pixel (``SceneConfig.multisamples``)."""
     spec = task_spec(name)
     # Physics only: no images, but everything else an episode does.
     env = spec.env_class(scene=SceneConfig(image_size=image_size, render_images=False))
@@ -136,7 +137,7 @@ def benchmark_task(name: str, seconds: float = 5.0, image_size: int = 128, seed:
     assert raw_steps == physics, (raw_steps, physics)
     env.close()
 
-    env = spec.env_class(scene=SceneConfig(image_size=image_size))
+    env = spec.env_class(scene=SceneConfig(image_size=image_size, multisamples=multisamples))
     env.reset(seed=seed)
     env.world.render()  # create the GL context outside the timing
     n_resets, t0 = 0, time.perf_counter()
@@ -211,6 +212,6 @@ def format_table(results: list[TaskBenchmark], yes_no: set[str]) -> str:
     return "\n".join(lines)
 
 
-def run_benchmarks(tasks: list[str] | None = None, seconds: float = 5.0, image_size: int = 128) -> list[TaskBenchmark]:
+def run_benchmarks(tasks: list[str] | None = None, seconds: float = 5.0, image_size: int = 128, multisamples: int = 0) -> list[TaskBenchmark]:
     """Benchmark ``tasks`` (all by default) in order."""
-    return [benchmark_task(name, seconds=seconds, image_size=image_size) for name in (tasks or list(TASKS))]
+    return [benchmark_task(name, seconds=seconds, image_size=image_size, multisamples=multisamples) for name in (tasks or list(TASKS))]

@@ -45,7 +45,7 @@ def _cmd_bench_envs(args: argparse.Namespace) -> int:
     pinned = pin_to_one_core()
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     started = time.perf_counter()
-    results = run_benchmarks(tasks, seconds=args.seconds, image_size=args.size)
+    results = run_benchmarks(tasks, seconds=args.seconds, image_size=args.size, multisamples=args.multisamples)
     table = format_table(results, {n for n, s in TASKS.items() if s.is_yes_no})
     print(table)
     if args.out:
@@ -420,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=5.0, help="wall seconds per measurement (default 5)")
     p.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
+    p.add_argument("--multisamples", type=int, default=0, help="anti-aliasing samples per pixel (SceneConfig.multisamples; default 0)")
     p.add_argument("--out", default=None, help="write the table as markdown here (e.g. docs/benchmarks.md)")
     p.set_defaults(handler=_cmd_bench_envs)
 

@@ -18,6 +18,8 @@ from envs.scene import BLOCK_SIZE, World, find_object, make_ball, make_cube, mak
         ("TowerStability", {"colours": ("red", "mauve")}, "colours"),
         ("TowerStability", {"scene": {"image_size": 0}}, "image_size"),
         ("TowerStability", {"scene": {"imagesize": 64}}, "imagesize"),
+        ("TowerStability", {"scene": {"multisamples": 32}}, "multisamples"),
+        ("TowerStability", {"scene": {"multisamples": True}}, "multisamples"),
         ("TowerStability", {"fall_threshold": float("nan")}, "fall_threshold"),
         ("TowerBuild", {"n_offsets": 8}, "n_offsets"),
         ("TowerBuild", {"attempts": 0}, "attempts"),
@@ -172,3 +174,21 @@ def test_parked_objects_are_out_of_sight_and_inert():
     world.step(200)
     np.testing.assert_allclose(world.positions(["cube5", "ball0"]), parked)
     assert (parked[:, 0] > 10).all()
+
+
+def _distinct_renders_of_a_sliding_block(multisamples: int) -> int:
+    """Distinct renders of a 3-block tower while its top block slides 1 mm along x in 0.05 mm steps."""
+    world = World(SceneConfig(multisamples=multisamples))
+    cubes = [make_cube(f"cube{i}", colour, (0.0, 0.0, BLOCK_SIZE * (i + 0.5))) for i, colour in enumerate(("red", "green", "blue"))]
+    renders = set()
+    for k in range(21):
+        cubes[2]["position"] = (0.00013 + 0.00005 * k, 0.0, BLOCK_SIZE * 2.5)
+        world.load(new_scene("t", cubes))
+        renders.add(world.render().tobytes())
+    world.close()
+    return len(renders)
+
+
+def test_multisampled_renders_show_sub_pixel_offsets_that_aliased_renders_hide():
+    aliased, multisampled = _distinct_renders_of_a_sliding_block(0), _distinct_renders_of_a_sliding_block(4)
+    assert multisampled > aliased + 3, (aliased, multisampled)
