@@ -136,9 +136,9 @@ class SceneConfig:
             vector-state agents that never look.
         multisamples: Anti-aliasing samples per pixel (MuJoCo's ``offsamples``). 0, the default
             and what every shipped result used, renders aliased edges: scenes whose blocks differ
-            by a millimetre can render to identical pixels. 4 lets sub-pixel offsets show (the
-            refiner's block x error halves) at about twice the CPU render time
-            (docs/perception.md).
+            by a millimetre can render to identical pixels. 4 lets sub-pixel offsets show (a
+            position refiner trained on such renders halves its block x error) at about twice
+            the CPU render time (docs/perception.md). Agents and presets render with 0.
     """
 
     image_size: int = 128
