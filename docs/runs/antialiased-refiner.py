@@ -33,10 +33,17 @@ from pathlib import Path
 
 import envs.scene
 
+
+def render_with_multisamples(samples: int) -> None:
+    """Make every World built from now on in this process render with ``samples`` anti-aliasing
+    samples, whatever SceneConfig the pipeline gives it."""
+    build = envs.scene.build_model_xml
+    envs.scene.build_model_xml = lambda config: build(dataclasses.replace(config, multisamples=samples))
+
+
 OFFSAMPLES = int(os.environ.get("PHYSGROUND_OFFSAMPLES", "0"))
 if OFFSAMPLES:
-    _build = envs.scene.build_model_xml  # every SceneConfig the pipeline makes renders with OFFSAMPLES
-    envs.scene.build_model_xml = lambda config: _build(dataclasses.replace(config, multisamples=OFFSAMPLES))
+    render_with_multisamples(OFFSAMPLES)
 
 
 def main() -> None:

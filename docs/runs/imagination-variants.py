@@ -139,7 +139,9 @@ class Phased:
 
 def jittered(scene: dict, sigma: float, rng: np.random.Generator) -> dict:
     """``scene`` with every dynamic object's x moved by N(0, sigma) metres (the grounder's error)."""
-    copy = json.loads(json.dumps(scene))
+    from envs.scene import copy_scene
+
+    copy = copy_scene(scene)
     for o in copy["objects"]:
         if not o["is_static"]:
             o["position"][0] += float(rng.normal(0.0, sigma))

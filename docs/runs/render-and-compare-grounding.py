@@ -26,7 +26,6 @@ the true one.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gzip
 import importlib.util
 import json
@@ -36,13 +35,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envs.scene import World
+from envs.scene import World, copy_scene
 
 COARSE = np.arange(-6, 7) * 0.00025
 """First grid around the current estimate: +-1.5 mm in 0.25 mm steps."""
 FINE = np.arange(-5, 6) * 0.00005
 """Second grid around the coarse optimum: +-0.25 mm in 0.05 mm steps."""
 PASSES = 2
+
+
+def load_script(name: str):  # noqa: ANN201 - a module loaded from a file next to this one
+    """Another script of docs/runs, loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py").replace("-", "_"), Path(__file__).with_name(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def mismatch(world: World, scene: dict, target: np.ndarray) -> float:
@@ -54,7 +61,7 @@ def mismatch(world: World, scene: dict, target: np.ndarray) -> float:
 def refine(world: World, scene: dict, target: np.ndarray, axes: tuple[int, ...]) -> dict:
     """``scene`` with every dynamic object's coordinates ``axes`` moved, one at a time, to the grid
     point whose render matches best."""
-    scene = json.loads(json.dumps(scene))
+    scene = copy_scene(scene)
     for _ in range(PASSES):
         for obj in scene["objects"]:
             if obj["is_static"]:
@@ -89,16 +96,11 @@ def main() -> None:
     task, episodes, out, axes = args.task, args.episodes, args.out, (0,) if args.axes == "x" else (0, 1, 2)
     torch.set_num_threads(1)
     if args.samples:
-        import envs.scene
-
-        build = envs.scene.build_model_xml  # the env's SceneConfig is made inside gym.make
-        envs.scene.build_model_xml = lambda config: build(dataclasses.replace(config, multisamples=args.samples))
+        load_script("antialiased-refiner.py").render_with_multisamples(args.samples)
     from agent.factory import env_factory
     from envs.files import atomic_write_text
 
-    spec = importlib.util.spec_from_file_location("variants", Path(__file__).with_name("imagination-variants.py"))
-    variants = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(variants)
+    variants = load_script("imagination-variants.py")
     raw = args.cache.read_bytes()
     cache = json.loads(gzip.decompress(raw) if args.cache.suffix == ".gz" else raw)
     env = env_factory(task, 128)()
