@@ -15,6 +15,7 @@ from agent.factory import AgentSpec, build_policy, check_weight_digests, env_fac
 from agent.policies import Policy
 from agent.ppo import _stack_observations
 from agent.run import RunDir, seed_everything
+from envs.scene import DEFAULT_MULTISAMPLES
 
 EVAL_SEED = 50_000_000
 """Evaluation episodes use seeds from here: never seen in training (which uses small seeds)."""
@@ -24,7 +25,7 @@ def load_agent(run_dir: str | Path) -> tuple[AgentSpec, Policy]:
     """The run's agent spec and its policy with trained weights (untrained for zero-shot)."""
     run = RunDir(run_dir)
     config = run.read_config()
-    spec = AgentSpec(**config["agent"])
+    spec = AgentSpec.from_dict(config["agent"])
     check_weight_digests(spec, config.get("weights_sha256", {}), str(run_dir))  # runs before digests were recorded: none
     seed_everything(spec.seed)  # parts not in the checkpoint (frozen or untrained) start the same way
     policy = build_policy(spec)
@@ -65,12 +66,14 @@ def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterato
 
 
 @torch.no_grad()
-def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8) -> dict[str, float]:
+def evaluate_policy(
+    policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8, multisamples: int = DEFAULT_MULTISAMPLES,
+) -> dict[str, float]:
     """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
     tasks), invalid answers, and per episode (in seed order, so that runs evaluated on the same
     seeds can be paired) returns and successes."""
     policy.eval()
-    make = env_factory(task, image_size)
+    make = env_factory(task, image_size, multisamples)
     env_list = [make() for _ in range(min(batch, episodes))]
     returns, successes, invalid = [], [], 0
     next_seed = seed
@@ -109,7 +112,7 @@ def evaluate_policy(policy: Policy, task: str, episodes: int, image_size: int = 
 @torch.no_grad()
 def imagination_ceiling(
     task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8, dynamics: str | None = None,
-    grounder: str | None = None,
+    grounder: str | None = None, multisamples: int = DEFAULT_MULTISAMPLES,
 ) -> dict[str, float | None]:
     """What a hybrid agent can reach on a yes/no task: accuracy of the answer read straight from
     its imagination (the asked event of the imagined rollout, no decision network), from the
@@ -128,10 +131,12 @@ def imagination_ceiling(
 
     grounders = {"learned grounder": "hybrid", "simulator scenes": "hybrid-oracle"}
     specs = {  # checks the task name
-        name: AgentSpec(agent=agent, task=task, image_size=image_size, dynamics=dynamics, grounder=grounder if agent == "hybrid" else None)
+        name: AgentSpec(
+            agent=agent, task=task, image_size=image_size, multisamples=multisamples, dynamics=dynamics, grounder=grounder if agent == "hybrid" else None,
+        )
         for name, agent in grounders.items()
     }
-    env = env_factory(task, image_size)()
+    env = env_factory(task, image_size, multisamples)()
     if not isinstance(env.unwrapped, YesNoTaskEnv):
         env.close()
         raise ValueError(f"imagination ceiling needs a yes/no task, got {task!r}")
@@ -167,7 +172,7 @@ def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int) -> dict[s
     results = {}
     for task in tasks:
         name = envs.task_spec(task).name if task in envs.TASKS or task.startswith("physground/") else task
-        results[name] = evaluate_policy(policy_for_task(spec, policy, name), name, episodes, spec.image_size)
+        results[name] = evaluate_policy(policy_for_task(spec, policy, name), name, episodes, spec.image_size, multisamples=spec.multisamples)
     path = Path(run_dir) / "eval.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     from envs.files import atomic_write_text

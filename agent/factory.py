@@ -26,6 +26,7 @@ import gymnasium as gym
 import envs
 from agent.policies import MLPPolicy, Policy
 from envs.files import weights_digest
+from envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
 from perception.vlm import lora_target_pattern
 
 TRAINER = {
@@ -55,6 +56,8 @@ class AgentSpec:
         lora_targets: Where VLM agents' adapters go: "language" or "all" (also the vision tower).
         vlm_mode: "score" or "generate".
         image_size: Observation size of physground tasks.
+        multisamples: Anti-aliasing samples per pixel of the observations
+            (``SceneConfig.multisamples``). Runs recorded before this field rendered with 0.
     """
 
     agent: str
@@ -67,6 +70,7 @@ class AgentSpec:
     lora_targets: str = "language"
     vlm_mode: str = "score"
     image_size: int = 128
+    multisamples: int = DEFAULT_MULTISAMPLES
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +89,7 @@ class AgentSpec:
         if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
             raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
         lora_target_pattern(self.lora_targets)  # raises on an unknown name
+        SceneConfig(image_size=self.image_size, multisamples=self.multisamples)  # raises naming a bad value
         if self.grounder is not None and self.agent not in LEARNED_GROUNDER_AGENTS:
             raise ValueError(f"a grounder ({self.grounder!r}) is for {', '.join(LEARNED_GROUNDER_AGENTS)}; {self.agent} does not use one")
         if self.dynamics is not None and self.agent not in IMAGINING_AGENTS:
@@ -92,6 +97,12 @@ class AgentSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentSpec:
+        """The spec of a run's ``config.json``; runs recorded before ``multisamples`` existed
+        rendered aliased observations (0)."""
+        return cls(**{"multisamples": LEGACY_MULTISAMPLES, **data})
 
     @property
     def trainer(self) -> str:
@@ -152,11 +163,11 @@ def is_physground(task: str) -> bool:
         return False
 
 
-def env_factory(task: str, image_size: int = 128) -> Callable[[], gym.Env]:
-    """A constructor of the task's env (physground ids get the image size)."""
+def env_factory(task: str, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES) -> Callable[[], gym.Env]:
+    """A constructor of the task's env (physground ids get the image size and anti-aliasing)."""
     if is_physground(task):
         env_id = envs.task_spec(task).env_id
-        return lambda: gym.make(env_id, scene={"image_size": image_size})
+        return lambda: gym.make(env_id, scene={"image_size": image_size, "multisamples": multisamples})
     return lambda: gym.make(task)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from envs import SceneConfig, task_spec
-from envs.scene import find_object
+from envs.scene import DEFAULT_MULTISAMPLES, find_object
 
 
 @dataclass
@@ -26,10 +26,10 @@ class SFTExample:
     action: int
 
 
-def expert_examples(task: str, n: int, seed: int, image_size: int = 128) -> list[SFTExample]:
+def expert_examples(task: str, n: int, seed: int, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES) -> list[SFTExample]:
     """``n`` (image, prompt, correct action) examples of ``task`` from the simulator."""
     spec = task_spec(task)
-    env = spec.env_class(scene=SceneConfig(image_size=image_size))
+    env = spec.env_class(scene=SceneConfig(image_size=image_size, multisamples=multisamples))
     out: list[SFTExample] = []
     episode = 0
     while len(out) < n:
@@ -100,7 +100,7 @@ def sft_module_class() -> type:
 
 
 def train_sft(policy: Any, task: str, run: Any, seed: int, examples: int = 2000, epochs: int = 3, batch_size: int = 16, lr: float = 2e-4,
-              image_size: int = 128, progress: bool = True) -> dict[str, Any]:
+              image_size: int = 128, progress: bool = True, multisamples: int = DEFAULT_MULTISAMPLES) -> dict[str, Any]:
     """Fine-tune ``policy`` (a VLMPolicy) on expert examples; save it in ``run``'s checkpoint.
 
     Resume is epoch-granular: a resumed run reloads the adapters saved after the last finished
@@ -112,7 +112,7 @@ def train_sft(policy: Any, task: str, run: Any, seed: int, examples: int = 2000,
     from agent.run import seed_everything
 
     seed_everything(seed)
-    data = expert_examples(task, examples, seed, image_size)
+    data = expert_examples(task, examples, seed, image_size, multisamples)
     n_val = max(1, len(data) // 10)
     train_loader = torch.utils.data.DataLoader(data[n_val:], batch_size=batch_size, shuffle=True, collate_fn=_collate)
     val_loader = torch.utils.data.DataLoader(data[:n_val], batch_size=batch_size, collate_fn=_collate)

@@ -23,7 +23,7 @@ import mujoco  # noqa: E402  (envs chose the GL backend)
 import numpy as np
 
 from envs import TASKS, task_spec
-from envs.scene import SceneConfig, World
+from envs.scene import DEFAULT_MULTISAMPLES, SceneConfig, World
 
 
 @dataclass
@@ -121,7 +121,7 @@ def _replay(world: World, rollouts: list[list[Any]], nstep: bool) -> tuple[int, 
     return total, elapsed
 
 
-def benchmark_task(name: str, seconds: float = 5.0, image_size: int = 128, seed: int = 0, multisamples: int = 0) -> TaskBenchmark:
+def benchmark_task(name: str, seconds: float = 5.0, image_size: int = 128, seed: int = 0, multisamples: int = DEFAULT_MULTISAMPLES) -> TaskBenchmark:
     """Measure one task (see the module docstring); renders with ``multisamples`` anti-aliasing
     samples per pixel (``SceneConfig.multisamples``)."""
     spec = task_spec(name)
@@ -212,6 +212,6 @@ def format_table(results: list[TaskBenchmark], yes_no: set[str]) -> str:
     return "\n".join(lines)
 
 
-def run_benchmarks(tasks: list[str] | None = None, seconds: float = 5.0, image_size: int = 128, multisamples: int = 0) -> list[TaskBenchmark]:
+def run_benchmarks(tasks: list[str] | None = None, seconds: float = 5.0, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES) -> list[TaskBenchmark]:
     """Benchmark ``tasks`` (all by default) in order."""
     return [benchmark_task(name, seconds=seconds, image_size=image_size, multisamples=multisamples) for name in (tasks or list(TASKS))]

@@ -120,6 +120,14 @@ STATIC_BOXES = ("ramp", "ramp_support", "platform", "mat")
 their friction (and condim 6: rolling resistance) governs every contact they make."""
 
 
+DEFAULT_MULTISAMPLES = 4
+"""Anti-aliasing samples per pixel of every render unless a config says otherwise. Four since
+2026-11-27 (before: 0, aliased edges), because blocks a millimetre apart rendered to identical
+pixels without it (docs/perception.md, "What the pixels determine")."""
+LEGACY_MULTISAMPLES = 0
+"""Anti-aliasing of records (run configs, ablation presets) written before the setting existed."""
+
+
 @dataclass(frozen=True)
 class SceneConfig:
     """How the shared world looks and is simulated.
@@ -134,11 +142,11 @@ class SceneConfig:
         max_blocks: Cube slots in the model (the most cubes any scene may hold).
         render_images: When False observations are black images: physics-only benchmarking and
             vector-state agents that never look.
-        multisamples: Anti-aliasing samples per pixel (MuJoCo's ``offsamples``). 0, the default
-            and what every shipped result used, renders aliased edges: scenes whose blocks differ
-            by a millimetre can render to identical pixels. 4 lets sub-pixel offsets show (a
-            position refiner trained on such renders halves its block x error) at about twice
-            the CPU render time (docs/perception.md). Agents and presets render with 0.
+        multisamples: Anti-aliasing samples per pixel (MuJoCo's ``offsamples``). 4, the
+            default, lets sub-pixel offsets show, as a camera's pixels do, at about twice the
+            CPU render time of 0; 0 renders aliased edges, where scenes whose blocks differ by a
+            millimetre can render to identical pixels (what physground rendered before
+            2026-11-27; runs recorded then say so by lacking the field).
     """
 
     image_size: int = 128
@@ -147,7 +155,7 @@ class SceneConfig:
     shadow_size: int = 512
     max_blocks: int = 8
     render_images: bool = True
-    multisamples: int = 0
+    multisamples: int = DEFAULT_MULTISAMPLES
 
     def __post_init__(self) -> None:
         if not isinstance(self.image_size, int) or not 16 <= self.image_size <= 1024:

@@ -31,6 +31,7 @@ import yaml
 
 import envs
 from envs.files import atomic_write_text
+from envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 NO_TRAINING = "none"
@@ -50,6 +51,8 @@ class Preset:
         eval_episodes: Evaluation episodes per test task.
         num_envs: Parallel envs of PPO agents.
         image_size: Observation size.
+        multisamples: Anti-aliasing samples per pixel of the observations (``SceneConfig``);
+            a run directory whose ``preset.json`` predates the field rendered with 0.
         vlm: VLM checkpoint (None: the shipped tiny VLM).
         accelerator: Where cells train ("cpu", "cuda").
     """
@@ -63,6 +66,7 @@ class Preset:
     eval_episodes: int = 20
     num_envs: int = 8
     image_size: int = 128
+    multisamples: int = DEFAULT_MULTISAMPLES
     vlm: str | None = None
     accelerator: str = "cpu"
 
@@ -102,6 +106,10 @@ class Preset:
         missing = [a for a in data["agents"] if a != "vlm-zero-shot" and a not in data.get("steps", {})]
         if missing:
             raise ValueError(f"preset {str(path)!r}: steps has no entry for agent {missing[0]!r}")
+        try:
+            SceneConfig(**{k: data[k] for k in ("image_size", "multisamples") if k in data})
+        except ValueError as exc:
+            raise ValueError(f"preset {str(path)!r}: {exc}") from exc
         return cls(**data)
 
 
@@ -147,6 +155,7 @@ def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
     argv = [
         "train-agent", "--agent", cell.agent, "--task", train_task, "--steps", str(preset.steps.get(cell.agent, 0)), "--seed", str(cell.seed),
         "--out", str(folder), "--accelerator", preset.accelerator, "--image-size", str(preset.image_size), "--num-envs", str(preset.num_envs),
+        "--multisamples", str(preset.multisamples),
     ]
     argv += ["--vlm", preset.vlm] if preset.vlm is not None else []
     args = build_parser().parse_args(argv)
@@ -211,6 +220,12 @@ def worker_environment() -> Iterator[None]:
             os.environ.pop(key, None)
 
 
+def is_recorded_preset(recorded: dict[str, Any], preset: Preset) -> bool:
+    """Whether a run directory's ``preset.json`` is ``preset`` (one recorded before the
+    anti-aliasing setting existed was rendered with ``LEGACY_MULTISAMPLES``)."""
+    return {"multisamples": LEGACY_MULTISAMPLES, **recorded} == json.loads(json.dumps(asdict(preset)))
+
+
 def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = False, launcher: str = "local", progress: bool = True,
                  only_agents: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Run every unfinished cell (of ``only_agents`` if given: a grid can be split across machines),
@@ -229,7 +244,7 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
     if manifest.exists():
         if not resume:
             raise ValueError(f"{out!r} already holds an ablation; pass --resume to continue it or choose another --out")
-        if json.loads(manifest.read_text()) != json.loads(json.dumps(asdict(preset))):
+        if not is_recorded_preset(json.loads(manifest.read_text()), preset):
             raise ValueError(f"{out!r} holds an ablation of a different preset; use another --out")
     out_path.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest, json.dumps(asdict(preset), indent=2))

@@ -35,6 +35,7 @@ def train_agent(args: argparse.Namespace) -> dict[str, Any]:
     spec = AgentSpec(
         agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics,
         lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, image_size=args.image_size,
+        **({"multisamples": args.multisamples} if args.multisamples is not None else {}),
     )
     steps = args.steps if args.steps is not None else DEFAULT_STEPS[spec.agent]
     if steps < 0 or (steps == 0 and spec.trainer != "none"):
@@ -64,17 +65,18 @@ def train_agent(args: argparse.Namespace) -> dict[str, Any]:
         policy = build_policy(spec)
         hyper = {"agent": spec.agent, "task": spec.task, "seed": spec.seed}
         if spec.trainer == "ppo":
-            fns = [env_factory(spec.task, spec.image_size)] * ppo.num_envs
+            fns = [env_factory(spec.task, spec.image_size, spec.multisamples)] * ppo.num_envs
             metrics = train_ppo(policy, fns, ppo, run, seed=spec.seed, resume=args.resume, accelerator=args.accelerator, hyperparameters=hyper)
         elif spec.trainer == "grpo":
             metrics = train_grpo(
-                policy, env_factory(spec.task, spec.image_size), grpo, run, seed=spec.seed, resume=args.resume, hyperparameters=hyper, accelerator=args.accelerator
+                policy, env_factory(spec.task, spec.image_size, spec.multisamples), grpo, run, seed=spec.seed, resume=args.resume, hyperparameters=hyper, accelerator=args.accelerator
             )
         else:
             from agent.sft import train_sft
 
             s = config["sft"]
-            metrics = train_sft(policy, spec.task, run, spec.seed, examples=s["examples"], epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], image_size=spec.image_size)
+            metrics = train_sft(policy, spec.task, run, spec.seed, examples=s["examples"], epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], image_size=spec.image_size,
+                                multisamples=spec.multisamples)
     run.close()
     metrics["run"] = str(run.path)
     return metrics

@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
+MULTISAMPLES_HELP = "anti-aliasing samples per pixel of the renders (default: SceneConfig.multisamples, what the agents see)"
+
+
+def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options among ``names`` that were given (not None), for settings with their own defaults."""
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
@@ -45,7 +51,7 @@ def _cmd_bench_envs(args: argparse.Namespace) -> int:
     pinned = pin_to_one_core()
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     started = time.perf_counter()
-    results = run_benchmarks(tasks, seconds=args.seconds, image_size=args.size, multisamples=args.multisamples)
+    results = run_benchmarks(tasks, seconds=args.seconds, image_size=args.size, **_given(args, "multisamples"))
     table = format_table(results, {n for n, s in TASKS.items() if s.is_yes_no})
     print(table)
     if args.out:
@@ -157,7 +163,7 @@ def _cmd_eval_grounder(args: argparse.Namespace) -> int:
     if args.per_task < 1:
         raise ValueError(f"--per-task must be at least 1, got {args.per_task}")
     names = ["oracle", "learned", "vlm"] if args.grounder == "all" else [args.grounder]
-    data = evaluation_scenes(args.per_task, workers=args.workers)
+    data = evaluation_scenes(args.per_task, workers=args.workers, **_given(args, "multisamples"))
     sections = []
     for name in names:
         started = time.time()
@@ -180,7 +186,7 @@ def _cmd_train_grounder(args: argparse.Namespace) -> int:
     settings = GrounderSettings(
         out=args.out, n_scenes=args.scenes, eval_per_task=args.eval_per_task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, workers=args.workers, accelerator=args.accelerator, max_minutes=args.max_minutes,
-        **({"vlm": args.vlm} if args.vlm else {}),
+        **_given(args, "vlm", "multisamples"),
     )
     summary = train_grounder(settings)
     print(format_scores(summary["evaluation"]))
@@ -193,8 +199,8 @@ def _cmd_train_refiner(args: argparse.Namespace) -> int:
 
     settings = RefinerSettings(
         out=args.out, n_scenes=args.scenes, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        eval_per_task=args.eval_per_task, workers=args.workers, accelerator=args.accelerator,
-        **{k: v for k, v in (("grounder", args.grounder), ("vlm", args.vlm)) if v},
+        eval_per_task=args.eval_per_task, workers=args.workers, accelerator=args.accelerator, loader_workers=args.loader_workers,
+        **_given(args, "grounder", "vlm", "multisamples"),
     )
     summary = train_refiner(settings)
     for name, e in summary["block_x_error"].items():
@@ -281,20 +287,22 @@ def _cmd_ceiling(args: argparse.Namespace) -> int:
     from agent.evaluation import EVAL_SEED, imagination_ceiling
     from envs.benchmark import machine_description
     from envs.files import atomic_write_text
+    from envs.scene import DEFAULT_MULTISAMPLES
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
     if args.seed is not None and args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     seed = EVAL_SEED if args.seed is None else args.seed
-    result = imagination_ceiling(args.task, args.episodes, seed=seed, dynamics=args.dynamics, grounder=args.grounder)
+    multisamples = DEFAULT_MULTISAMPLES if args.multisamples is None else args.multisamples
+    result = imagination_ceiling(args.task, args.episodes, seed=seed, dynamics=args.dynamics, grounder=args.grounder, multisamples=multisamples)
     pct = lambda v: "n/a" if v is None else f"{v * 100:.1f} %"  # noqa: E731
     print(_table([("answer read from", "accuracy")] + [(k, pct(v)) for k, v in result.items()]))
     if args.out:
         command = _command_line()
         record = {
             "command": command, "machine": machine_description(), "task": args.task, "episodes": args.episodes, "seed": seed,
-            "dynamics": args.dynamics, "grounder": args.grounder, "accuracy": result,
+            "dynamics": args.dynamics, "grounder": args.grounder, "multisamples": multisamples, "accuracy": result,
         }
         atomic_write_text(args.out, json.dumps(record, indent=1))
         print(f"written: {args.out}")
@@ -392,6 +400,7 @@ def _add_perception_training_args(p: argparse.ArgumentParser, scenes: int, lr: f
     p.add_argument("--eval-per-task", type=int, default=500, help="fresh scenes per task for the evaluation")
     p.add_argument("--workers", type=int, default=1, help="rendering processes")
     p.add_argument("--accelerator", default="auto")
+    p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
 
 
 def _command_line() -> str:
@@ -420,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=5.0, help="wall seconds per measurement (default 5)")
     p.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
-    p.add_argument("--multisamples", type=int, default=0, help="anti-aliasing samples per pixel (SceneConfig.multisamples; default 0)")
+    p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
     p.add_argument("--out", default=None, help="write the table as markdown here (e.g. docs/benchmarks.md)")
     p.set_defaults(handler=_cmd_bench_envs)
 
@@ -456,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vlm", default=None)
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--out", default=None, help="write the tables as markdown here")
+    p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
     p.set_defaults(handler=_cmd_eval_grounder)
 
     p = sub.add_parser("train-grounder", help="train the learned grounder on simulator labels (Lightning)")
@@ -472,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vlm", default=None, help="VLM the grounder reads (default: the shipped tiny VLM)")
     _add_perception_training_args(p, scenes=16000, lr=2e-3)  # the shipped refiner's recipe
     p.add_argument("--steps", type=int, default=12000)
+    p.add_argument("--loader-workers", type=int, default=0, help="processes that cut the training crops (same batches for any value; use several on a GPU)")
     p.set_defaults(handler=_cmd_train_refiner)
 
     p = sub.add_parser("eval-dynamics", help="dynamics model vs MuJoCo: errors and event accuracy, with baselines")
@@ -511,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--async-envs", action="store_true", help="AsyncVectorEnv (exact resume needs the default sync envs)")
     p.add_argument("--accelerator", default="cpu", help="cpu, cuda, auto")
     p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
     p.set_defaults(handler=_cmd_train_agent)
 
     p = sub.add_parser("eval-agent", help="evaluate a run's agent on its task or every task")
@@ -525,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the evaluation seeds eval-agent uses); another range to choose a dynamics model on")
     p.add_argument("--dynamics", default=None, help="dynamics model folder (default: the shipped GNN)")
     p.add_argument("--grounder", default=None, help="learned grounder folder (default: the shipped one)")
+    p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
     p.add_argument("--out", default=None, help="also write the result as JSON")
     p.set_defaults(handler=_cmd_ceiling)
 

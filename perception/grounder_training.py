@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from envs.files import atomic_directory
+from envs.scene import DEFAULT_MULTISAMPLES, SceneConfig
 from perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder, grounder_loss, scene_targets
 from perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
 from perception.scene_data import render_scenes
@@ -42,6 +43,11 @@ class GrounderSettings:
     dr_fraction: float = 0.25
     accelerator: str = "auto"
     max_minutes: float | None = None
+    multisamples: int = DEFAULT_MULTISAMPLES
+    """Anti-aliasing samples per pixel of the training and evaluation renders (``SceneConfig``)."""
+
+    def __post_init__(self) -> None:
+        SceneConfig(multisamples=self.multisamples)  # validates it, naming the field
 
 
 class FeatureDataset(torch.utils.data.Dataset):
@@ -80,7 +86,7 @@ def train_grounder(settings: GrounderSettings) -> dict[str, Any]:
     L.seed_everything(settings.seed, workers=True)
     device = "cuda" if torch.cuda.is_available() and settings.accelerator != "cpu" else "cpu"
     vlm = VLM.load(settings.vlm, device=device)
-    data = render_scenes(settings.n_scenes, settings.seed, dr_fraction=settings.dr_fraction, workers=settings.workers)
+    data = render_scenes(settings.n_scenes, settings.seed, dr_fraction=settings.dr_fraction, workers=settings.workers, multisamples=settings.multisamples)
     features = compute_features(vlm, data.images)
     targets = [scene_targets(s) for s in data.scenes]
     data_seconds = time.time() - started
@@ -105,7 +111,7 @@ def train_grounder(settings: GrounderSettings) -> dict[str, Any]:
         train_seconds = time.time() - train_started
         grounder = LearnedGrounder(vlm, module.model.cpu().eval())
         grounder.vlm = vlm
-        eval_data = evaluation_scenes(settings.eval_per_task, workers=settings.workers)
+        eval_data = evaluation_scenes(settings.eval_per_task, workers=settings.workers, multisamples=settings.multisamples)
         results = evaluate_grounder(grounder, eval_data)
         summary = {
             "settings": asdict(settings),
@@ -127,7 +133,7 @@ def grounder_card(summary: dict[str, Any]) -> str:
     s = summary["settings"]
     command = (
         f"physground train-grounder --out {s['out']} --scenes {s['n_scenes']} --eval-per-task {s['eval_per_task']} --epochs {s['epochs']} "
-        f"--batch-size {s['batch_size']} --lr {s['lr']} --seed {s['seed']} --workers {s['workers']}"
+        f"--batch-size {s['batch_size']} --lr {s['lr']} --seed {s['seed']} --workers {s['workers']} --multisamples {s['multisamples']}"
         + (f" --max-minutes {s['max_minutes']}" if s["max_minutes"] else "")
     )
     return f"""# physground learned grounder

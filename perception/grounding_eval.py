@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.scene import BLOCK_SIZE, Scene
+from envs.scene import BLOCK_SIZE, DEFAULT_MULTISAMPLES, Scene
 from perception.grounders import Grounder
 from perception.scene_data import RenderedScenes, render_scenes
 from perception.scene_graph import SceneGraph
@@ -121,11 +121,13 @@ def evaluate_grounder(grounder: Grounder, data: RenderedScenes, batch_size: int 
     return {**{t: s.summary() for t, s in per_task.items()}, "all": overall.summary()}
 
 
-def evaluation_scenes(n_per_task: int, seed: int = 20_000_001, workers: int = 1, dr_fraction: float = 0.0) -> RenderedScenes:
+def evaluation_scenes(
+    n_per_task: int, seed: int = 20_000_001, workers: int = 1, dr_fraction: float = 0.0, multisamples: int = DEFAULT_MULTISAMPLES,
+) -> RenderedScenes:
     """Fresh scenes for grounding evaluation: ``n_per_task`` of each task."""
     from envs import TASKS
 
-    return render_scenes(n_per_task * len(TASKS), seed, dr_fraction=dr_fraction, workers=workers)
+    return render_scenes(n_per_task * len(TASKS), seed, dr_fraction=dr_fraction, workers=workers, multisamples=multisamples)
 
 
 def format_scores(results: dict[str, dict[str, float]]) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from envs.files import atomic_directory
-from envs.scene import BLOCK_SIZE
+from envs.scene import BLOCK_SIZE, DEFAULT_MULTISAMPLES, SceneConfig
 from perception.grounder_training import SHIPPED_GROUNDER
 from perception.grounders import LearnedGrounder
 from perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
@@ -51,6 +51,11 @@ class RefinerSettings:
         eval_per_task: Fresh scenes per task for the before/after evaluation.
         workers: Rendering processes.
         accelerator: Lightning accelerator.
+        loader_workers: Processes that cut the training crops (0: the training process). The
+            batches are the same for any value; on a GPU, cutting them in the training process
+            leaves the card idle.
+        multisamples: Anti-aliasing samples per pixel of the training and evaluation renders
+            (``SceneConfig.multisamples``; the refiner reads the pixels, so use the agents' value).
     """
 
     out: str
@@ -65,8 +70,13 @@ class RefinerSettings:
     eval_per_task: int = 500
     workers: int = 1
     accelerator: str = "auto"
+    loader_workers: int = 0
+    multisamples: int = DEFAULT_MULTISAMPLES
 
     def __post_init__(self) -> None:
+        SceneConfig(multisamples=self.multisamples)  # validates it, naming the field
+        if not isinstance(self.loader_workers, int) or self.loader_workers < 0:
+            raise ValueError(f"refiner loader_workers must be an integer >= 0, got {self.loader_workers!r}")
         for name in ("n_scenes", "steps", "batch_size", "eval_per_task", "workers"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"refiner {name} must be a positive integer, got {getattr(self, name)!r}")
@@ -131,14 +141,18 @@ def train_refiner(settings: RefinerSettings) -> dict[str, Any]:
     vlm = VLM.load(settings.vlm, device=device)
     grounder = before_grounder(LearnedGrounder.load(settings.grounder, vlm))  # a refiner already there is replaced
     config = RefinerConfig()
-    data = render_scenes(settings.n_scenes, settings.seed, image_size=config.reference_size, workers=settings.workers, tasks=BLOCK_TASKS)
+    data = render_scenes(settings.n_scenes, settings.seed, image_size=config.reference_size, workers=settings.workers, tasks=BLOCK_TASKS,
+                         multisamples=settings.multisamples)
     images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()  # uint8 (N, 3, H, W)
     n_val_scenes = max(1, len(data.scenes) // 20)
     index, centres = block_centres(data.scenes, config.kinds)
     val = index < n_val_scenes
     train_set = BlockExamples(images, index[~val], centres[~val], settings.jitter, settings.seed, settings.steps * settings.batch_size, config)
     val_set = BlockExamples(images, index[val], centres[val], settings.jitter, settings.seed + 1, int(val.sum()), config)
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=settings.batch_size, shuffle=False, collate_fn=train_set.collate, drop_last=True)
+    train_loader = torch.utils.data.DataLoader(
+        train_set, batch_size=settings.batch_size, shuffle=False, collate_fn=train_set.collate, drop_last=True,
+        num_workers=settings.loader_workers, persistent_workers=settings.loader_workers > 0,
+    )
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=256, collate_fn=val_set.collate)
     data_seconds = time.time() - started
     refiner = PositionRefiner(config)
@@ -155,7 +169,7 @@ def train_refiner(settings: RefinerSettings) -> dict[str, Any]:
         train_started = time.time()
         trainer.fit(module, train_loader, val_loader)
         train_seconds = time.time() - train_started
-        eval_data = evaluation_scenes(settings.eval_per_task, workers=settings.workers)
+        eval_data = evaluation_scenes(settings.eval_per_task, workers=settings.workers, multisamples=settings.multisamples)
         before = evaluate_grounder(grounder, eval_data)
         grounder.refiner = module.model.cpu().eval()
         after = evaluate_grounder(grounder, eval_data)
@@ -188,7 +202,8 @@ def refiner_card(summary: dict[str, Any]) -> str:
     s, r = summary["settings"], summary["refiner"]
     command = (
         f"physground train-refiner --grounder {s['grounder']} --out {s['out']} --scenes {s['n_scenes']} --steps {s['steps']} "
-        f"--batch-size {s['batch_size']} --lr {s['lr']} --seed {s['seed']} --eval-per-task {s['eval_per_task']} --workers {s['workers']}"
+        f"--batch-size {s['batch_size']} --lr {s['lr']} --seed {s['seed']} --eval-per-task {s['eval_per_task']} --workers {s['workers']} "
+        f"--loader-workers {s['loader_workers']} --multisamples {s['multisamples']}"
     )
     xe = summary["block_x_error"]
     row = lambda k: f"| {k} | {xe[k]['blocks']} | {xe[k]['mean_abs']:.3f} | {xe[k]['std']:.3f} | {xe[k]['p95']:.3f} |"  # noqa: E731

@@ -12,7 +12,7 @@ import numpy as np
 
 from envs import TASKS, SceneConfig
 from envs.base import PhysicsTaskEnv
-from envs.scene import Scene
+from envs.scene import DEFAULT_MULTISAMPLES, Scene
 
 
 def scene_seed(seed: int, index: int) -> int:
@@ -48,9 +48,9 @@ class RenderedScenes:
     tasks: list[str]
 
 
-def _scenes_chunk(args: tuple[int, list[int], int, float, tuple[str, ...]]) -> tuple[np.ndarray, list[Scene], list[str]]:
-    seed, indices, image_size, dr_fraction, tasks = args
-    envs = {n: TASKS[n].env_class(scene=SceneConfig(image_size=image_size)) for n in set(tasks)}
+def _scenes_chunk(args: tuple[int, list[int], int, float, tuple[str, ...], int]) -> tuple[np.ndarray, list[Scene], list[str]]:
+    seed, indices, image_size, dr_fraction, tasks, multisamples = args
+    envs = {n: TASKS[n].env_class(scene=SceneConfig(image_size=image_size, multisamples=multisamples)) for n in set(tasks)}
     out = [draw_and_render(envs, seed, i, dr_fraction, list(tasks)) for i in indices]
     for env in envs.values():
         env.close()
@@ -66,11 +66,15 @@ def run_chunks(worker: Callable[[Any], Any], jobs: list[Any], workers: int) -> l
     return [worker(job) for job in jobs]
 
 
-def render_scenes(n: int, seed: int, image_size: int = 128, dr_fraction: float = 0.0, workers: int = 1, tasks: tuple[str, ...] | None = None) -> RenderedScenes:
-    """``n`` scenes of stream ``seed``, tasks in turn (all tasks by default)."""
+def render_scenes(
+    n: int, seed: int, image_size: int = 128, dr_fraction: float = 0.0, workers: int = 1, tasks: tuple[str, ...] | None = None,
+    multisamples: int = DEFAULT_MULTISAMPLES,
+) -> RenderedScenes:
+    """``n`` scenes of stream ``seed``, tasks in turn (all tasks by default), rendered with
+    ``multisamples`` anti-aliasing samples per pixel (``SceneConfig.multisamples``)."""
     if n < 1:
         raise ValueError(f"need at least one scene, got {n}")
     tasks = tuple(tasks or TASKS)
     chunks = [list(range(i, min(i + 256, n))) for i in range(0, n, 256)]
-    results = run_chunks(_scenes_chunk, [(seed, c, image_size, dr_fraction, tasks) for c in chunks], workers)
+    results = run_chunks(_scenes_chunk, [(seed, c, image_size, dr_fraction, tasks, multisamples) for c in chunks], workers)
     return RenderedScenes(np.concatenate([r[0] for r in results]), [s for r in results for s in r[1]], [t for r in results for t in r[2]])

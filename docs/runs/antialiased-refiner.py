@@ -6,7 +6,7 @@ of the yes/no tasks with it, under the same rendering.
 
 The multisampling is set by the environment variable ``PHYSGROUND_OFFSAMPLES`` (read when this file
 is imported, so that the spawned rendering workers, which import it as their main module, render
-the same way); unset or 0 renders as physground does.
+the same way); unset or 0 renders aliased, as physground did before 2026-11-27 (its default is 4 since).
 
     PHYSGROUND_OFFSAMPLES=4 MUJOCO_GL=egl python docs/runs/antialiased-refiner.py train OUT [--workers W] [--scenes N] [--steps S] [--eval-per-task E]
     PHYSGROUND_OFFSAMPLES=4 MUJOCO_GL=egl python docs/runs/antialiased-refiner.py cache TASK EPISODES GROUNDER OUT.json
@@ -42,8 +42,7 @@ def render_with_multisamples(samples: int) -> None:
 
 
 OFFSAMPLES = int(os.environ.get("PHYSGROUND_OFFSAMPLES", "0"))
-if OFFSAMPLES:
-    render_with_multisamples(OFFSAMPLES)
+render_with_multisamples(OFFSAMPLES)  # 0 too: physground's default is 4 since 2026-11-27
 
 
 def main() -> None:

@@ -11,6 +11,7 @@
 # AGENTS may hold groups separated by ';', run one after another (cells of one group finish together;
 # a machine with fewer cores than cells then ends with whole groups done rather than whole seeds missing):
 #   FROM=results/full RERUN=1 AGENTS='hybrid,hybrid-oracle;hybrid-task-slots' WORKERS=36 bash docs/runs/full-ablation-gpu.sh start 540
+# After a change of the preset itself (its rendering), add NEW_PRESET=1 (see below).
 set -u
 OUTDIR=/tmp/full
 WORKERS=${WORKERS:-48}
@@ -31,6 +32,9 @@ case "$1" in
     if [ -n "${FROM:-}" ] && [ ! -e $OUTDIR ]; then
       cp -r "$FROM" $OUTDIR
       if [ -n "${RERUN:-}" ]; then for a in $(echo "${AGENTS:-}" | tr ',;' '  '); do rm -rf $OUTDIR/cells/"$a"__*; done; fi
+      # NEW_PRESET=1: the preset changed (e.g. its rendering); the re-run cells record the new one,
+      # the kept cells their own config.json (the folder then mixes both: say so where it is reported)
+      if [ -n "${NEW_PRESET:-}" ]; then rm -f $OUTDIR/preset.json; fi
     fi
     ablate="python3 -m experiments.cli ablate --preset full --out $OUTDIR --workers $WORKERS --resume"
     if [ -n "${AGENTS:-}" ]; then

@@ -20,7 +20,7 @@ where they were, at rest: a physics engine's "sleeping"). A variant followed by 
 with the majority of the scene and K copies whose dynamic objects' x is moved by N(0, S) metres
 (voting over the grounder's uncertainty).
 
-Measured 2026-11-26 (2-core CPU, the shipped grounder, 1,500 selection episodes per task from seed
+Measured 2026-11-26 (2-core CPU, aliased renders: `cache ... --multisamples 0` and the grounder shipped then, 1,500 selection episodes per task from seed
 8,000,001; accuracy from the learned grounder's / the simulator's scenes; "fp" imagined falls of towers
 that stand, "fn" missed falls, simulator scenes):
 
@@ -63,15 +63,17 @@ MIRROR_X = torch.tensor([-1, 1, 1, 1, 1, -1, -1, -1, 1, 1, 1, -1, -1], dtype=tor
 mirror x -> -x: the quaternion's vector part and the angular velocity are pseudo-vectors."""
 
 
-def cache(task: str, episodes: int, out: Path, grounder: str | None = None) -> None:
+def cache(task: str, episodes: int, out: Path, grounder: str | None = None, multisamples: int | None = None) -> None:
     """Ground the selection episodes once: learned grounder's (default the shipped one) and
-    simulator's scenes, labels."""
+    simulator's scenes, labels; rendered with ``multisamples`` (default: physground's)."""
     from agent.evaluation import reset_batches
     from agent.factory import AgentSpec, build_policy, env_factory
     from envs.files import atomic_write_text
+    from envs.scene import DEFAULT_MULTISAMPLES
 
-    policy = build_policy(AgentSpec("hybrid", task, grounder=grounder))
-    env = env_factory(task, 128)()
+    samples = DEFAULT_MULTISAMPLES if multisamples is None else multisamples
+    policy = build_policy(AgentSpec("hybrid", task, grounder=grounder, multisamples=samples))
+    env = env_factory(task, 128, samples)()
     record: dict[str, list] = {"learned": [], "exact": [], "truth": []}
     started = time.time()
     for obs, infos in reset_batches(env, SELECTION_SEED, episodes, 8):
@@ -195,6 +197,7 @@ def main() -> None:
     c.add_argument("task")
     c.add_argument("episodes", type=int)
     c.add_argument("out", type=Path)
+    c.add_argument("--multisamples", type=int, default=None, help="anti-aliasing of the renders (default: physground's, 4; the tables here: 0)")
     e = sub.add_parser("eval")
     e.add_argument("task")
     e.add_argument("cache", type=Path)
@@ -203,7 +206,7 @@ def main() -> None:
     e.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
     if args.command == "cache":
-        cache(args.task, args.episodes, args.out)
+        cache(args.task, args.episodes, args.out, multisamples=args.multisamples)
         return
     torch.set_num_threads(2)
     models = dict(m.split("=", 1) for m in args.model)

@@ -17,7 +17,7 @@ renders).
 
 CACHE.json (or .json.gz) is `imagination-variants.py cache`'s file for TASK (the learned grounder's scenes of the
 same episodes). ``--axes xyz`` searches y and z too; ``--samples N`` renders observation and
-hypotheses with N-fold multisampling (``SceneConfig.multisamples``; physground's default is 0), to see
+hypotheses with N-fold multisampling (``SceneConfig.multisamples``; default 0 here, as physground rendered until 2026-11-27), to see
 how much an anti-aliased observation would hold. "Pixel-identical" counts the episodes whose refined
 scene renders exactly as the observation: every scene in that set is as consistent with the image as
 the true one.
@@ -95,8 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     task, episodes, out, axes = args.task, args.episodes, args.out, (0,) if args.axes == "x" else (0, 1, 2)
     torch.set_num_threads(1)
-    if args.samples:
-        load_script("antialiased-refiner.py").render_with_multisamples(args.samples)
+    load_script("antialiased-refiner.py").render_with_multisamples(args.samples)  # 0 too: the default is 4 now
     from agent.factory import env_factory
     from envs.files import atomic_write_text
 

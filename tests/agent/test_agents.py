@@ -191,6 +191,34 @@ def test_a_hybrid_run_records_and_loads_the_dynamics_model_it_was_given(tmp_path
         AgentSpec("hybrid-oracle", "RollOff", grounder="g")
 
 
+def test_a_run_records_its_anti_aliasing_and_is_evaluated_with_it(tmp_path, monkeypatch):
+    import agent.evaluation as evaluation
+    from agent.evaluation import evaluate_run, load_agent
+
+    run = tmp_path / "run"
+    args = ["train-agent", "--agent", "hybrid-oracle", "--task", "RollOff", "--steps", "16", "--num-envs", "2", "--image-size", "32"]
+    assert main([*args, "--multisamples", "2", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["agent"]["multisamples"] == 2
+    assert load_agent(run)[0].multisamples == 2
+    made = []
+    monkeypatch.setattr(evaluation, "env_factory", lambda task, size, multisamples: made.append(multisamples) or env_factory(task, size, multisamples))
+    evaluate_run(run, ["RollOff"], 1)
+    assert made == [2], "evaluation renders as the run was trained"
+    # a run recorded before the setting existed was made with aliased renders
+    del config["agent"]["multisamples"]
+    (run / "config.json").write_text(json.dumps(config))
+    assert load_agent(run)[0].multisamples == 0
+
+
+def test_env_factory_renders_with_the_given_anti_aliasing_and_bad_values_name_the_field():
+    env = env_factory("TowerStability", 32, 2)()
+    assert env.unwrapped.world.config.multisamples == 2 and env.unwrapped.world.config.image_size == 32
+    env.close()
+    with pytest.raises(ValueError, match="multisamples"):
+        AgentSpec("vlm-ppo", "TowerStability", multisamples=-1)
+
+
 def test_train_agent_refuses_to_overwrite_a_run_and_resume_needs_a_checkpoint(tmp_path, capsys):
     assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--steps", "256", "--out", str(tmp_path / "r")]) == 0
     assert main(["train-agent", "--agent", "mlp", "--task", "CartPole-v1", "--steps", "256", "--out", str(tmp_path / "r")]) == 2

@@ -124,6 +124,33 @@ def test_bad_presets_are_refused_naming_the_problem(tmp_path):
         assert Preset.load(name).name == name
 
 
+def test_a_preset_s_anti_aliasing_is_validated_recorded_and_reaches_its_cells(micro, tmp_path):
+    import json
+
+    preset, out, _ = micro
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nagents: [vlm-ppo]\ntrain_tasks: [TowerStability]\ntest_tasks: all\nseeds: [0]\nsteps: {vlm-ppo: 1}\nmultisamples: 17\n")
+    with pytest.raises(ValueError, match="bad.yaml.*multisamples must be an integer in \\[0, 16\\], got 17"):
+        Preset.load(str(bad))
+    assert json.loads((out / "preset.json").read_text())["multisamples"] == preset.multisamples
+    for config in out.glob("cells/*/config.json"):
+        assert json.loads(config.read_text())["agent"]["multisamples"] == preset.multisamples, config
+
+
+def test_an_ablation_recorded_before_anti_aliasing_resumes_only_with_aliased_renders(micro):
+    import dataclasses
+    import json
+
+    from experiments.ablation import is_recorded_preset
+
+    preset, out, _ = micro
+    assert is_recorded_preset(json.loads((out / "preset.json").read_text()), preset)
+    legacy = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(preset, multisamples=0))))  # as read from preset.json
+    del legacy["multisamples"]
+    assert is_recorded_preset(legacy, dataclasses.replace(preset, multisamples=0))
+    assert not is_recorded_preset(legacy, dataclasses.replace(preset, multisamples=4))
+
+
 def test_a_cell_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, llava_dir):
     import torch
 

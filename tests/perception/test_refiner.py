@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from envs.scene import BLOCK_SIZE, project_points
-from perception.grounder_training import SHIPPED_GROUNDER
+from perception.grounder_training import SHIPPED_GROUNDER, GrounderSettings
 from perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder
 from perception.grounding_eval import evaluate_grounder
 from perception.refiner import PositionRefiner, RefinerConfig, crop_around, images_to_tensor, refine_centres
@@ -84,6 +84,17 @@ def test_bad_shapes_and_settings_are_refused_naming_the_value():
         RefinerSettings(out="x", steps=2)
     with pytest.raises(ValueError, match=r"jitter must be three non-negative.*-0.1"):
         RefinerSettings(out="x", jitter=(0.5, -0.1, 0.2))
+    with pytest.raises(ValueError, match=r"multisamples must be an integer in \[0, 16\], got 17"):
+        RefinerSettings(out="x", multisamples=17)
+    with pytest.raises(ValueError, match=r"multisamples must be an integer in \[0, 16\], got -1"):
+        GrounderSettings(out="x", multisamples=-1)
+
+
+def test_training_scenes_are_rendered_with_the_anti_aliasing_asked_for():
+    aliased, multisampled = (render_scenes(2, seed=31_000_003, tasks=("TowerStability",), multisamples=m) for m in (0, 4))
+    assert [s["objects"] for s in aliased.scenes] == [s["objects"] for s in multisampled.scenes], "the same scenes"
+    assert not np.array_equal(aliased.images, multisampled.images)
+    assert np.abs(aliased.images.astype(int) - multisampled.images.astype(int)).mean() < 2, "edges differ, not the picture"
 
 
 def test_the_default_settings_are_the_shipped_refiners_recipe():
@@ -95,11 +106,25 @@ def test_the_default_settings_are_the_shipped_refiners_recipe():
 
     recipe = json.loads((SHIPPED_GROUNDER / "refiner.json").read_text())["settings"]
     defaults = asdict(RefinerSettings(out="x"))
-    for key in ("n_scenes", "steps", "batch_size", "lr", "jitter", "seed", "eval_per_task"):
+    for key in ("n_scenes", "steps", "batch_size", "lr", "jitter", "seed", "eval_per_task", "multisamples"):
         assert defaults[key] == (tuple(recipe[key]) if key == "jitter" else recipe[key]), key
     args = build_parser().parse_args(["train-refiner"])
     cli = {"n_scenes": args.scenes, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "eval_per_task": args.eval_per_task, "workers": args.workers}
     assert cli == {k: defaults[k] for k in cli}
+
+
+def test_crops_cut_in_loader_processes_are_the_batches_of_the_training_process():
+    config = RefinerConfig(crop=16)
+    images = torch.randint(0, 256, (3, 3, 128, 128), dtype=torch.uint8)
+    centres = np.array([[0.0, 0.0, 0.03], [0.05, 0.0, 0.09], [-0.04, 0.0, 0.15]])
+    examples = BlockExamples(images, np.array([0, 1, 2]), centres, (0.5, 0.1, 0.25), seed=5, length=24, config=config)
+    batches = [
+        list(torch.utils.data.DataLoader(examples, batch_size=8, collate_fn=examples.collate, num_workers=workers))
+        for workers in (0, 2)
+    ]
+    assert len(batches[0]) == 3
+    for (crops, targets), (crops2, targets2) in zip(*batches):
+        assert torch.equal(crops, crops2) and torch.equal(targets, targets2)
 
 
 def test_training_examples_repeat_and_point_back_to_the_true_centre():
