@@ -202,10 +202,13 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-WORKER_ENV = {"MALLOC_ARENA_MAX": "2"}
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "2097152"}
 """Set for cell processes unless already set. glibc gives threads their own malloc arenas (up to 8
 per core), which holds on to freed memory: the quick preset peaked at 3.85-3.91 GB on the 2-core
-machine; with two arenas per process 3.61 GB, the same ``transfer.csv``, no slower (349 vs 357 s)."""
+machine; with two arenas per process 3.61 GB, the same ``transfer.csv``, no slower (349 vs 357 s).
+glibc also raises its mmap threshold as large blocks are freed, after which tensors of several MB
+come from the heap and stay resident: a fixed 2 MiB threshold returns them to the system. One quick
+vlm-ppo cell (RollOff, seed 1, multisampled renders) peaked at 1,124 MB instead of 1,547-1,563."""
 
 
 @contextlib.contextmanager
