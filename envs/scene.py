@@ -123,7 +123,7 @@ their friction (and condim 6: rolling resistance) governs every contact they mak
 DEFAULT_MULTISAMPLES = 4
 """Anti-aliasing samples per pixel of every render unless a config says otherwise. Four since
 2026-11-27 (before: 0, aliased edges), because blocks a millimetre apart rendered to identical
-pixels without it (docs/perception.md, "What the pixels determine")."""
+pixels without it (docs/perception.md, "Aliased renders hide millimetres")."""
 LEGACY_MULTISAMPLES = 0
 """Anti-aliasing of records (run configs, ablation presets) written before the setting existed."""
 

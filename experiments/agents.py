@@ -12,6 +12,7 @@ from agent.factory import AgentSpec, build_policy, env_factory, weight_digests
 from agent.grpo import GRPOConfig, train_grpo
 from agent.ppo import PPOConfig, train_ppo
 from agent.run import RunDir, seed_everything
+from experiments.cli import given_options
 
 DEFAULT_STEPS = {"mlp": 100_000, "vlm-ppo": 4096, "vlm-grpo": 4096, "vlm-sft": 2000, "hybrid": 2048, "hybrid-no-dynamics": 2048, "hybrid-oracle": 2048, "hybrid-task-slots": 2048, "vlm-zero-shot": 0}
 
@@ -35,7 +36,7 @@ def train_agent(args: argparse.Namespace) -> dict[str, Any]:
     spec = AgentSpec(
         agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics,
         lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, image_size=args.image_size,
-        **({"multisamples": args.multisamples} if args.multisamples is not None else {}),
+        **given_options(args, "multisamples"),
     )
     steps = args.steps if args.steps is not None else DEFAULT_STEPS[spec.agent]
     if steps < 0 or (steps == 0 and spec.trainer != "none"):

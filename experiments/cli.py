@@ -16,7 +16,7 @@ Handler = Callable[[argparse.Namespace], int]
 MULTISAMPLES_HELP = "anti-aliasing samples per pixel of the renders (default: SceneConfig.multisamples, what the agents see)"
 
 
-def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+def given_options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """The options among ``names`` that were given (not None), for settings with their own defaults."""
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
@@ -51,7 +51,7 @@ def _cmd_bench_envs(args: argparse.Namespace) -> int:
     pinned = pin_to_one_core()
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     started = time.perf_counter()
-    results = run_benchmarks(tasks, seconds=args.seconds, image_size=args.size, **_given(args, "multisamples"))
+    results = run_benchmarks(tasks, seconds=args.seconds, image_size=args.size, **given_options(args, "multisamples"))
     table = format_table(results, {n for n, s in TASKS.items() if s.is_yes_no})
     print(table)
     if args.out:
@@ -163,7 +163,7 @@ def _cmd_eval_grounder(args: argparse.Namespace) -> int:
     if args.per_task < 1:
         raise ValueError(f"--per-task must be at least 1, got {args.per_task}")
     names = ["oracle", "learned", "vlm"] if args.grounder == "all" else [args.grounder]
-    data = evaluation_scenes(args.per_task, workers=args.workers, **_given(args, "multisamples"))
+    data = evaluation_scenes(args.per_task, workers=args.workers, **given_options(args, "multisamples"))
     sections = []
     for name in names:
         started = time.time()
@@ -186,7 +186,7 @@ def _cmd_train_grounder(args: argparse.Namespace) -> int:
     settings = GrounderSettings(
         out=args.out, n_scenes=args.scenes, eval_per_task=args.eval_per_task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, workers=args.workers, accelerator=args.accelerator, max_minutes=args.max_minutes,
-        **_given(args, "vlm", "multisamples"),
+        **given_options(args, "vlm", "multisamples"),
     )
     summary = train_grounder(settings)
     print(format_scores(summary["evaluation"]))
@@ -200,7 +200,7 @@ def _cmd_train_refiner(args: argparse.Namespace) -> int:
     settings = RefinerSettings(
         out=args.out, n_scenes=args.scenes, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         eval_per_task=args.eval_per_task, workers=args.workers, accelerator=args.accelerator, loader_workers=args.loader_workers,
-        **_given(args, "grounder", "vlm", "multisamples"),
+        **given_options(args, "grounder", "vlm", "multisamples"),
     )
     summary = train_refiner(settings)
     for name, e in summary["block_x_error"].items():

@@ -1,12 +1,12 @@
-"""Would anti-aliased observations let the learned grounder see finer? physground renders by
-default without multisampling (``SceneConfig.multisamples`` 0): scenes whose blocks differ by a millimetre can render
+"""Would anti-aliased observations let the learned grounder see finer? physground rendered
+without multisampling until 2026-11-27 (``SceneConfig.multisamples`` 0): scenes whose blocks differ by a millimetre can render
 pixel-identically (`render-and-compare-grounding.py`). This script trains the position refiner
 with the shipped recipe on renders with N-fold multisampling, and grounds the selection episodes
 of the yes/no tasks with it, under the same rendering.
 
-The multisampling is set by the environment variable ``PHYSGROUND_OFFSAMPLES`` (read when this file
-is imported, so that the spawned rendering workers, which import it as their main module, render
-the same way); unset or 0 renders aliased, as physground did before 2026-11-27 (its default is 4 since).
+The multisampling is set by the environment variable ``PHYSGROUND_OFFSAMPLES`` and passed on as
+``SceneConfig.multisamples`` (the refiner's settings, the env of the cached episodes); unset or 0
+renders aliased, as physground did before 2026-11-27 (its default is 4 since).
 
     PHYSGROUND_OFFSAMPLES=4 MUJOCO_GL=egl python docs/runs/antialiased-refiner.py train OUT [--workers W] [--scenes N] [--steps S] [--eval-per-task E]
     PHYSGROUND_OFFSAMPLES=4 MUJOCO_GL=egl python docs/runs/antialiased-refiner.py cache TASK EPISODES GROUNDER OUT.json
@@ -25,24 +25,12 @@ of the first 700 selection episodes per yes/no task 95.19 % and 96.29 % on the m
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import json
 import os
 from pathlib import Path
 
-import envs.scene
-
-
-def render_with_multisamples(samples: int) -> None:
-    """Make every World built from now on in this process render with ``samples`` anti-aliasing
-    samples, whatever SceneConfig the pipeline gives it."""
-    build = envs.scene.build_model_xml
-    envs.scene.build_model_xml = lambda config: build(dataclasses.replace(config, multisamples=samples))
-
-
-OFFSAMPLES = int(os.environ.get("PHYSGROUND_OFFSAMPLES", "0"))
-render_with_multisamples(OFFSAMPLES)  # 0 too: physground's default is 4 since 2026-11-27
+OFFSAMPLES = int(os.environ.get("PHYSGROUND_OFFSAMPLES", "0"))  # 0 too: physground's default is 4 since 2026-11-27
 
 
 def main() -> None:
@@ -63,13 +51,15 @@ def main() -> None:
     if args.command == "train":
         from perception.refiner_training import RefinerSettings, train_refiner
 
-        summary = train_refiner(RefinerSettings(out=args.out, workers=args.workers, n_scenes=args.scenes, steps=args.steps, eval_per_task=args.eval_per_task))
+        summary = train_refiner(RefinerSettings(
+            out=args.out, workers=args.workers, n_scenes=args.scenes, steps=args.steps, eval_per_task=args.eval_per_task, multisamples=OFFSAMPLES,
+        ))
         print(json.dumps({"offsamples": OFFSAMPLES, "block_x_error": summary["block_x_error"], "seconds": summary["seconds"]}, indent=1))
         return
     spec = importlib.util.spec_from_file_location("variants", Path(__file__).with_name("imagination-variants.py"))
     variants = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(variants)
-    variants.cache(args.task, args.episodes, args.out, args.grounder)
+    variants.cache(args.task, args.episodes, args.out, args.grounder, multisamples=OFFSAMPLES)
 
 
 if __name__ == "__main__":

@@ -95,14 +95,13 @@ def main() -> None:
     args = parser.parse_args()
     task, episodes, out, axes = args.task, args.episodes, args.out, (0,) if args.axes == "x" else (0, 1, 2)
     torch.set_num_threads(1)
-    load_script("antialiased-refiner.py").render_with_multisamples(args.samples)  # 0 too: the default is 4 now
     from agent.factory import env_factory
     from envs.files import atomic_write_text
 
     variants = load_script("imagination-variants.py")
     raw = args.cache.read_bytes()
     cache = json.loads(gzip.decompress(raw) if args.cache.suffix == ".gz" else raw)
-    env = env_factory(task, 128)()
+    env = env_factory(task, 128, args.samples)()  # the observation and every hypothesis: one World
     world = env.unwrapped.world
     refined, errors_before, errors_after, identical, started = [], [], [], 0, time.time()
     shard = range(args.first, args.first + episodes)
