@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import weakref
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -43,6 +45,8 @@ from envs import gl
 
 gl.configure_gl_backend()
 import mujoco  # noqa: E402  (MUJOCO_GL must be set first)
+
+from envs import renderers  # noqa: E402
 
 Scene = dict[str, Any]
 
@@ -460,10 +464,13 @@ class World:
 
     def __init__(self, config: SceneConfig | None = None) -> None:
         self.config = config or SceneConfig()
-        self.model = mujoco.MjModel.from_xml_string(build_model_xml(self.config))
+        xml = build_model_xml(self.config)
+        self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
         self.physics_steps = 0
-        self._renderer: mujoco.Renderer | None = None
+        self._model_key = renderers.model_key(xml)
+        self._renderer: mujoco.Renderer | None = None  # shared with worlds of the same XML
+        self._release_renderer: weakref.finalize | None = None
         self._appearance = _Appearance()
         m = self.model
         self._cube_ids = [f"cube{i}" for i in range(self.config.max_blocks)]
@@ -734,7 +741,7 @@ class World:
             return np.zeros((size, size, 3), np.uint8)
         if self._renderer is None:
             try:
-                self._renderer = mujoco.Renderer(self.model, size, size)
+                self._renderer = renderers.acquire(self.model, self._model_key, size)
             except Exception as exc:  # the GL stack reports many error types
                 hint = (
                     "mujoco was imported before physground chose the GL backend: import envs first or set MUJOCO_GL=egl"
@@ -742,11 +749,13 @@ class World:
                     else "install Mesa's EGL (libegl1) or set MUJOCO_GL=osmesa"
                 )
                 raise RuntimeError(f"physground could not create a MuJoCo renderer (MUJOCO_GL={os.environ.get('MUJOCO_GL')}): {exc}; {hint}") from exc
-        self._renderer.update_scene(self.data, camera=self._cam_id)
-        return self._renderer.render().copy()
+            # a world dropped without close() still gives its use of the renderer back
+            self._release_renderer = weakref.finalize(self, renderers.release, self._model_key, size, os.getpid(), threading.get_ident())
+        return renderers.render_view(self._renderer, self.model, self.data, self._cam_id)
 
     def close(self) -> None:
-        """Release the renderer's GL context."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        """Give the renderer back (its GL context closes when no other world of this XML uses it)."""
+        if self._release_renderer is not None:
+            self._release_renderer()
+            self._release_renderer = None
+        self._renderer = None
