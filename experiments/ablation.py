@@ -181,7 +181,7 @@ def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
 
 def _run_cell_job(args: tuple[Preset, Cell, str, str | None]) -> dict[str, Any]:
     preset, cell, out, gpu = args
-    if gpu is not None:  # a fresh spawned process: CUDA is not initialised yet
+    if gpu is not None:  # a fresh cell process: CUDA is not initialised yet
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     return run_cell(preset, cell, out)
 
@@ -211,9 +211,32 @@ come from the heap and stay resident: a fixed 2 MiB threshold returns them to th
 vlm-ppo cell (RollOff, seed 1, multisampled renders) peaked at 1,124 MB instead of 1,547-1,563."""
 
 
+CELL_PRELOAD = (
+    "torch", "mujoco", "transformers", "transformers.models.llava.modeling_llava", "transformers.models.llama.modeling_llama",
+    "transformers.models.clip.modeling_clip", "peft", "lightning", "envs", "perception", "dynamics", "agent.evaluation",
+    "experiments.agents", "experiments.cli",
+)
+"""Modules a cell needs, imported once by the fork server that starts the cell processes: importing them
+took about 11 s per cell process on the 2-core machine (a quarter of a quick cell). Nothing in them
+starts CUDA or a GL context on import (MuJoCo's EGL display is made with the first renderer); the only
+threads they start are numpy's and scipy's idle OpenBLAS pools, which OpenBLAS itself handles across
+fork(), as for any forked numpy worker (e.g. a DataLoader's)."""
+
+
+def cell_process_context() -> multiprocessing.context.BaseContext:
+    """How cell processes start: forked from a fork server that preloaded ``CELL_PRELOAD`` where the
+    platform has one (Linux), else spawned. Either way each cell gets a fresh process."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(CELL_PRELOAD))
+    return context
+
+
 @contextlib.contextmanager
 def worker_environment() -> Iterator[None]:
-    """``WORKER_ENV`` in ``os.environ`` while cell processes are spawned (they read it at start)."""
+    """``WORKER_ENV`` in ``os.environ`` while cell processes start (the fork server, started with the
+    first pool, and spawned processes read it at start; forked cells inherit the fork server's)."""
     added = {k: v for k, v in WORKER_ENV.items() if k not in os.environ}
     os.environ.update(added)
     try:
@@ -261,7 +284,7 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
         # close, so a long-lived worker would grow cell after cell.
         # Cells go round the GPUs in turn when there are several (one CUDA device per cell process).
         gpus = gpus_for_cells(len(todo), visible_gpus() if preset.accelerator == "cuda" else [])
-        with worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+        with worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=cell_process_context(), max_tasks_per_child=1) as pool:
             futures = {pool.submit(_run_cell_job, (preset, c, out, gpu)): c for c, gpu in zip(todo, gpus)}
             for future in tqdm(as_completed(futures), total=len(todo), disable=not progress, unit="cell"):
                 if future.exception() is not None:  # the other cells go on; reported below

@@ -62,6 +62,22 @@ def test_cell_processes_get_the_worker_environment_without_overriding_the_users(
     assert os.environ["MALLOC_ARENA_MAX"] == "4"
 
 
+def test_cells_start_from_a_preloading_fork_server_where_there_is_one():
+    import importlib
+    import multiprocessing
+
+    from experiments.ablation import CELL_PRELOAD, cell_process_context
+
+    for module in CELL_PRELOAD:  # the fork server skips a module it cannot import without a word
+        importlib.import_module(module)
+    context = cell_process_context()
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        assert context.get_start_method() == "forkserver"
+        assert {"torch", "transformers", "mujoco", "agent.evaluation"} <= set(CELL_PRELOAD)
+    else:
+        assert context.get_start_method() == "spawn"
+
+
 def test_bootstrap_interval_on_known_data():
     point, low, high = bootstrap_ci([[1.0] * 50, [0.0] * 50], n=4000)
     assert point == 0.5 and low == 0.0 and high == 1.0, "two seeds that disagree completely: the interval spans both"
