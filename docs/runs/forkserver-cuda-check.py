@@ -1,0 +1,23 @@
+"""Cells forked from the preloading fork server can use CUDA (run on a GPU host, after device_setup).
+
+    python3 docs/runs/forkserver-cuda-check.py
+"""
+
+import json
+
+from experiments.ablation import cell_process_context, worker_environment
+
+
+def cuda_in_a_forked_cell() -> dict[str, object]:
+    """What a cell process sees of CUDA: it was not initialised before, and a tensor reaches the GPU."""
+    import torch
+
+    before = torch.cuda.is_initialized()
+    total = float(torch.arange(4.0, device="cuda").sum())
+    return {"initialised_before": before, "sum_on_gpu": total, "device": torch.cuda.get_device_name(0)}
+
+
+if __name__ == "__main__":
+    context = cell_process_context()
+    with worker_environment(), context.Pool(1) as pool:
+        print(json.dumps({"start_method": context.get_start_method(), **pool.apply(cuda_in_a_forked_cell)}))
