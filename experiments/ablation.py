@@ -223,10 +223,19 @@ threads they start are numpy's and scipy's idle OpenBLAS pools, which OpenBLAS i
 fork(), as for any forked numpy worker (e.g. a DataLoader's)."""
 
 
-def cell_process_context() -> multiprocessing.context.BaseContext:
+def cell_process_context(accelerator: str = "cpu") -> multiprocessing.context.BaseContext:
     """How cell processes start: forked from a fork server that preloaded ``CELL_PRELOAD`` where the
-    platform has one (Linux), else spawned. Either way each cell gets a fresh process."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    platform has one (Linux) and the preset runs on the CPU, else spawned. Either way each cell gets a
+    fresh process.
+
+    GPU presets keep spawned cells: whether a forked cell can initialise CUDA after these imports in
+    a CUDA build of torch has not been checked on a GPU host yet (``docs/runs/forkserver-cuda-check.py``
+    checks it), and a GPU cell runs for minutes, so its ~11 s of imports matter little.
+
+    Args:
+        accelerator: The preset's accelerator ("cpu" or "cuda").
+    """
+    if accelerator != "cpu" or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(CELL_PRELOAD))
@@ -284,7 +293,7 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
         # close, so a long-lived worker would grow cell after cell.
         # Cells go round the GPUs in turn when there are several (one CUDA device per cell process).
         gpus = gpus_for_cells(len(todo), visible_gpus() if preset.accelerator == "cuda" else [])
-        with worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=cell_process_context(), max_tasks_per_child=1) as pool:
+        with worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=cell_process_context(preset.accelerator), max_tasks_per_child=1) as pool:
             futures = {pool.submit(_run_cell_job, (preset, c, out, gpu)): c for c, gpu in zip(todo, gpus)}
             for future in tqdm(as_completed(futures), total=len(todo), disable=not progress, unit="cell"):
                 if future.exception() is not None:  # the other cells go on; reported below

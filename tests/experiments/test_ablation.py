@@ -70,12 +70,13 @@ def test_cells_start_from_a_preloading_fork_server_where_there_is_one():
 
     for module in CELL_PRELOAD:  # the fork server skips a module it cannot import without a word
         importlib.import_module(module)
-    context = cell_process_context()
+    context = cell_process_context("cpu")
     if "forkserver" in multiprocessing.get_all_start_methods():
         assert context.get_start_method() == "forkserver"
         assert {"torch", "transformers", "mujoco", "agent.evaluation"} <= set(CELL_PRELOAD)
     else:
         assert context.get_start_method() == "spawn"
+    assert cell_process_context("cuda").get_start_method() == "spawn", "GPU cells: forking after these imports is unchecked there"
 
 
 def test_bootstrap_interval_on_known_data():
