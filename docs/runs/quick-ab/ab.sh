@@ -1,8 +1,8 @@
 #!/bin/bash
 # The quick preset three ways on the device tool's host CPU, concurrently, each pinned to 2 cores of
 # its own: "old" (one renderer per world, spawned cell processes), "share" (shared renderers) and
-# "fork" (shared renderers, cells forked from a preloading fork server). Run from the root of the commit
-# that added this folder (the patches are undone from its tree), with `.whl` and `.gl` carried:
+# "fork" (shared renderers, cells forked from a preloading fork server). Run from the root of a checkout
+# of commit e89a6ca (the patches are undone from its tree), with `.whl` and `.gl` carried:
 #   LIMIT=480 bash docs/runs/quick-ab/ab.sh       # results under $OUT/ab; see README.md here
 source docs/runs/device-setup.sh; device_setup || exit 1
 lscpu | grep -E "^CPU\(s\)|Thread|Core|Socket|Model name"; lscpu -e | head -20
