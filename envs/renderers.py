@@ -36,7 +36,11 @@ class _Shared:
     users: int
 
 
-_POOL: dict[tuple[int, int, str, int], _Shared] = {}
+PoolKey = tuple[int, int, str, int]
+"""(process, thread, model key, image size): what one shared renderer serves."""
+
+_POOL: dict[PoolKey, _Shared] = {}
+_DEFAULT_OPTION = mujoco.MjvOption()  # never changed: what ``Renderer.update_scene`` uses by default
 
 
 def model_key(xml: str) -> str:
@@ -44,11 +48,7 @@ def model_key(xml: str) -> str:
     return hashlib.sha1(xml.encode()).hexdigest()
 
 
-def _pool_key(key: str, size: int) -> tuple[int, int, str, int]:
-    return os.getpid(), threading.get_ident(), key, size
-
-
-def acquire(model: mujoco.MjModel, key: str, size: int) -> mujoco.Renderer:
+def acquire(model: mujoco.MjModel, key: str, size: int) -> tuple[mujoco.Renderer, PoolKey]:
     """The shared renderer for worlds of model ``key`` drawing ``size`` x ``size`` images.
 
     Args:
@@ -57,35 +57,32 @@ def acquire(model: mujoco.MjModel, key: str, size: int) -> mujoco.Renderer:
         size: Image side in pixels.
 
     Returns:
-        The renderer; each call must be matched by one :func:`release`.
+        The renderer and the handle to give to :func:`release` once (per call).
 
     Raises:
         Exception: Whatever the GL stack raises when no context can be made.
     """
-    pool_key = _pool_key(key, size)
-    shared = _POOL.get(pool_key)
+    handle = (os.getpid(), threading.get_ident(), key, size)
+    shared = _POOL.get(handle)
     if shared is None:
-        shared = _POOL[pool_key] = _Shared(mujoco.Renderer(model, size, size), 0)
+        shared = _POOL[handle] = _Shared(mujoco.Renderer(model, size, size), 0)
     shared.users += 1
-    return shared.renderer
+    return shared.renderer, handle
 
 
-def release(key: str, size: int, pid: int, thread: int) -> None:
-    """Drop one use of a renderer; the last use closes it (in the process and thread that made it).
+def release(handle: PoolKey) -> None:
+    """Drop one use of a renderer; the last use closes it. A forked child, which inherits its
+    parent's pool, never closes the parent's context.
 
     Args:
-        key: :func:`model_key` the renderer was acquired under.
-        size: Image side it was acquired with.
-        pid: Process that acquired it (a forked child never closes its parent's context).
-        thread: Thread that acquired it.
+        handle: From :func:`acquire`.
     """
-    pool_key = (pid, thread, key, size)
-    shared = _POOL.get(pool_key)
-    if shared is None or pid != os.getpid():
+    shared = _POOL.get(handle)
+    if shared is None or handle[0] != os.getpid():
         return
     shared.users -= 1
     if shared.users <= 0:
-        del _POOL[pool_key]
+        del _POOL[handle]
         shared.renderer.close()
 
 
@@ -104,7 +101,7 @@ def render_view(renderer: mujoco.Renderer, model: mujoco.MjModel, data: mujoco.M
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
     camera.fixedcamid = camera_id
-    mujoco.mjv_updateScene(model, data, mujoco.MjvOption(), None, camera, _ALL_CATEGORIES, renderer.scene)
+    mujoco.mjv_updateScene(model, data, _DEFAULT_OPTION, None, camera, _ALL_CATEGORIES, renderer.scene)
     return renderer.render()
 
 

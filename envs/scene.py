@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import weakref
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -741,7 +740,7 @@ class World:
             return np.zeros((size, size, 3), np.uint8)
         if self._renderer is None:
             try:
-                self._renderer = renderers.acquire(self.model, self._model_key, size)
+                self._renderer, handle = renderers.acquire(self.model, self._model_key, size)
             except Exception as exc:  # the GL stack reports many error types
                 hint = (
                     "mujoco was imported before physground chose the GL backend: import envs first or set MUJOCO_GL=egl"
@@ -750,7 +749,7 @@ class World:
                 )
                 raise RuntimeError(f"physground could not create a MuJoCo renderer (MUJOCO_GL={os.environ.get('MUJOCO_GL')}): {exc}; {hint}") from exc
             # a world dropped without close() still gives its use of the renderer back
-            self._release_renderer = weakref.finalize(self, renderers.release, self._model_key, size, os.getpid(), threading.get_ident())
+            self._release_renderer = weakref.finalize(self, renderers.release, handle)
         return renderers.render_view(self._renderer, self.model, self.data, self._cam_id)
 
     def close(self) -> None:
