@@ -217,7 +217,7 @@ CELL_PRELOAD = (
     "experiments.agents", "experiments.cli",
 )
 """Modules a cell needs, imported once by the fork server that starts the cell processes: importing them
-took about 11 s per cell process on the 2-core machine (a quarter of a quick cell). Nothing in them
+took 8-12 s per cell process on the 2-core machine (docs/experiments.md). Nothing in them
 starts CUDA or a GL context on import (MuJoCo's EGL display is made with the first renderer); the only
 threads they start are numpy's and scipy's idle OpenBLAS pools, which OpenBLAS itself handles across
 fork(), as for any forked numpy worker (e.g. a DataLoader's)."""
@@ -230,7 +230,7 @@ def cell_process_context(accelerator: str = "cpu") -> multiprocessing.context.Ba
 
     GPU presets keep spawned cells: whether a forked cell can initialise CUDA after these imports in
     a CUDA build of torch has not been checked on a GPU host yet (``docs/runs/forkserver-cuda-check.py``
-    checks it), and a GPU cell runs for minutes, so its ~11 s of imports matter little.
+    checks it), and a GPU cell runs for minutes, so its seconds of imports matter little.
 
     Args:
         accelerator: The preset's accelerator ("cpu" or "cuda").
