@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from typing import Any
@@ -17,9 +18,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agent.policies import MLPPolicy
-from agent.ppo import PPOConfig, train_ppo
-from agent.run import RunDir
+from physground.agent.policies import MLPPolicy
+from physground.agent.ppo import PPOConfig, train_ppo
+from physground.agent.run import RunDir, TrainerCallback
 
 
 def greedy_return(policy: MLPPolicy, episodes: int = 20, seed: int = 10_000) -> float:
@@ -88,29 +89,28 @@ def cartpole_correctness(seeds: tuple[int, ...] = (1, 2, 3), steps: int = 100_00
     return {"steps": steps, "greedy_mean_return": out, "all_at_least_475": all(v >= 475 for v in out.values())}
 
 
+class _UpdateClock(TrainerCallback):
+    """The wall-clock time of every update's end."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_update(self, run: RunDir, update: int, record: dict[str, float]) -> None:
+        self.times.append(time.perf_counter())
+
+
 def vlm_ppo_speed(accelerator: str = "cpu", updates: int = 3, num_envs: int = 8, vlm: str | None = None) -> dict[str, Any]:
     """Env steps/s of vlm-ppo on TowerStability (rollouts and updates; the first update, which
     includes warm-up, is not timed)."""
-    from agent.factory import AgentSpec, build_policy, env_factory
-    from experiments.agents import ppo_config
+    from physground.agent.factory import AgentSpec, build_policy, env_factory
+    from physground.agent.training import agent_ppo_config
 
     spec = AgentSpec("vlm-ppo", "TowerStability", vlm=vlm)
-    config = ppo_config(spec, steps=(updates + 1) * num_envs * 16, num_envs=num_envs, lr=None, async_envs=False)
+    config = dataclasses.replace(agent_ppo_config(spec.agent, steps=(updates + 1) * num_envs * 16), num_envs=num_envs)
     policy = build_policy(spec)
-    timings: list[float] = []
-    import agent.ppo as ppo_module
-
-    original = ppo_module._log_update
-
-    def timed(writer, update, *args, **kwargs):  # noqa: ANN001, ANN202
-        timings.append(time.perf_counter())
-        return original(writer, update, *args, **kwargs)
-
-    ppo_module._log_update = timed
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            train_ppo(policy, [env_factory("TowerStability")] * num_envs, config, RunDir(tmp), seed=0, accelerator=accelerator, progress=False)
-    finally:
-        ppo_module._log_update = original
-    per_update = num_envs * 16
+    clock = _UpdateClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        train_ppo(policy, [env_factory("TowerStability")] * num_envs, config, RunDir(tmp), seed=0, accelerator=accelerator, progress=False, callbacks=[clock])
+    timings = clock.times
+    per_update = num_envs * config.num_steps
     return {"accelerator": accelerator, "env_steps_per_s": per_update * (len(timings) - 1) / (timings[-1] - timings[0]), "num_envs": num_envs, "updates_timed": len(timings) - 1}

@@ -18,7 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from envs.state_codec import decode_value, encode_value
+from physground.envs.state_codec import decode_value, encode_value
 
 
 def _layers(env: gym.Env) -> list[Any]:

@@ -10,43 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-import envs
-from agent.factory import AgentSpec, build_policy, check_weight_digests, env_factory
-from agent.policies import Policy
-from agent.ppo import _stack_observations
-from agent.run import RunDir, seed_everything
-from envs.scene import DEFAULT_MULTISAMPLES
+from physground import envs
+from physground.agent.factory import AgentSpec, build_policy, env_factory, load_agent
+from physground.agent.policies import Policy
+from physground.agent.ppo import _stack_observations
+from physground.envs.scene import DEFAULT_MULTISAMPLES
 
 EVAL_SEED = 50_000_000
 """Evaluation episodes use seeds from here: never seen in training (which uses small seeds)."""
-
-
-def load_agent(run_dir: str | Path) -> tuple[AgentSpec, Policy]:
-    """The run's agent spec and its policy with trained weights (untrained for zero-shot)."""
-    run = RunDir(run_dir)
-    config = run.read_config()
-    spec = AgentSpec.from_dict(config["agent"])
-    check_weight_digests(spec, config.get("weights_sha256", {}), str(run_dir))  # runs before digests were recorded: none
-    seed_everything(spec.seed)  # parts not in the checkpoint (frozen or untrained) start the same way
-    policy = build_policy(spec)
-    if spec.trainer != "none":
-        if not run.has_checkpoint():
-            raise FileNotFoundError(f"run {str(run_dir)!r} has no checkpoint yet: train it first (physground train-agent ...)")
-        _, tensors, _ = run.load_checkpoint()
-        policy.load_trainable_state({k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")})
-    return spec, policy
-
-
-def policy_for_task(spec: AgentSpec, policy: Policy, task: str) -> Policy:
-    """The trained policy answering ``task`` (other tasks: its answer words / semantics)."""
-    if task == spec.task:
-        return policy
-    if spec.agent == "mlp":
-        raise ValueError(f"the mlp agent of {spec.task} cannot act in {task} (different observation space)")
-    if hasattr(policy, "with_task") and spec.agent.startswith("vlm"):
-        semantics = envs.task_spec(task).env_class(scene=envs.SceneConfig(render_images=False))
-        return policy.with_task(semantics.action_names, semantics.parse_answer)
-    return policy.with_task(task)
 
 
 def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
@@ -126,8 +97,8 @@ def imagination_ceiling(
     Raises:
         ValueError: ``task`` has no yes/no question.
     """
-    from envs.base import YesNoTaskEnv
-    from perception.scene_graph import SceneGraph, settle, symbolic_stability
+    from physground.envs.base import YesNoTaskEnv
+    from physground.perception.scene_graph import SceneGraph, settle, symbolic_stability
 
     grounders = {"learned grounder": "hybrid", "simulator scenes": "hybrid-oracle"}
     specs = {  # checks the task name
@@ -172,10 +143,10 @@ def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int) -> dict[s
     results = {}
     for task in tasks:
         name = envs.task_spec(task).name if task in envs.TASKS or task.startswith("physground/") else task
-        results[name] = evaluate_policy(policy_for_task(spec, policy, name), name, episodes, spec.image_size, multisamples=spec.multisamples)
+        results[name] = evaluate_policy(policy.for_task(name), name, episodes, spec.image_size, multisamples=spec.multisamples)
     path = Path(run_dir) / "eval.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
-    from envs.files import atomic_write_text
+    from physground.envs.files import atomic_write_text
 
     atomic_write_text(path, json.dumps({**previous, **results}, indent=2))
     return results

@@ -23,11 +23,11 @@ from typing import Any, Callable
 
 import gymnasium as gym
 
-import envs
-from agent.policies import MLPPolicy, Policy
-from envs.files import weights_digest
-from envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
-from perception.vlm import lora_target_pattern
+from physground import envs
+from physground.agent.policies import MLPPolicy, Policy
+from physground.envs.files import weights_digest
+from physground.envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
+from physground.perception.vlm import lora_target_pattern
 
 TRAINER = {
     "vlm-zero-shot": "none", "vlm-ppo": "ppo", "vlm-grpo": "grpo", "vlm-sft": "sft",
@@ -114,9 +114,9 @@ def component_folders(spec: AgentSpec) -> dict[str, Path]:
     (hybrid agents with the learned grounder), ``dynamics`` (hybrid agents that imagine)."""
     if spec.agent == "mlp":
         return {}
-    from dynamics.checkpoint import SHIPPED_GNN
-    from perception.grounder_training import SHIPPED_GROUNDER
-    from perception.tiny_vlm import SHIPPED_CHECKPOINT
+    from physground.dynamics.checkpoint import SHIPPED_GNN
+    from physground.perception.grounder_training import SHIPPED_GROUNDER
+    from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
 
     out = {"vlm": Path(spec.vlm or SHIPPED_CHECKPOINT)}
     if spec.agent in LEARNED_GROUNDER_AGENTS:
@@ -181,22 +181,52 @@ def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
             raise ValueError(f"the mlp agent needs a Box observation and a Discrete action; {task} has {type(space).__name__} / {type(env.action_space).__name__}")
         obs_dim, n = int(space.shape[0]) if len(space.shape) == 1 else int(space.sample().size), int(env.action_space.n)
         env.close()
-        return MLPPolicy(obs_dim, n)
-    from perception.vlm import VLM
+        return MLPPolicy(obs_dim, n, task=task)
+    from physground.perception.vlm import VLM
 
     folders = component_folders(spec)
     vlm = VLM.load(folders["vlm"])
     semantics = envs.task_spec(task).env_class(scene=envs.SceneConfig(render_images=False))
     if spec.agent.startswith("vlm"):
-        from agent.vlm_policy import VLMPolicy
+        from physground.agent.vlm_policy import VLMPolicy
 
-        return VLMPolicy(vlm, semantics.action_names, lora_rank=spec.lora_rank, mode=spec.vlm_mode, parse_answer=semantics.parse_answer, lora_targets=spec.lora_targets)
-    from agent.hybrid import HybridPolicy
-    from dynamics.checkpoint import load_dynamics
-    from perception.grounders import LearnedGrounder, OracleGrounder
+        return VLMPolicy(vlm, semantics.action_names, lora_rank=spec.lora_rank, mode=spec.vlm_mode, parse_answer=semantics.parse_answer,
+                         lora_targets=spec.lora_targets, task=semantics.task_name)
+    from physground.agent.hybrid import HybridPolicy
+    from physground.dynamics.checkpoint import load_dynamics
+    from physground.perception.grounders import LearnedGrounder, OracleGrounder
 
     grounder = LearnedGrounder.load(folders["grounder"], vlm) if "grounder" in folders else OracleGrounder()
     use_dynamics = "dynamics" in folders
     dynamics = load_dynamics(folders["dynamics"]) if use_dynamics else None
     encoding = "task-slots" if spec.agent == "hybrid-task-slots" else "roles"
     return HybridPolicy(task, vlm, grounder, dynamics, use_dynamics=use_dynamics, event_encoding=encoding)
+
+
+def load_agent(run_dir: str | Path) -> tuple[AgentSpec, Policy]:
+    """The run's agent spec and its policy with trained weights (untrained for zero-shot).
+
+    Raises:
+        FileNotFoundError: No run, or a run not trained yet.
+        ValueError: A component's weights changed since the run was trained, or a checkpoint
+            that does not fit the policy.
+    """
+    from physground.agent.run import RunDir, seed_everything
+
+    run = RunDir(run_dir)
+    config = run.read_config()
+    spec = AgentSpec.from_dict(config["agent"])
+    check_weight_digests(spec, config.get("weights_sha256", {}), str(run_dir))  # runs before digests were recorded: none
+    seed_everything(spec.seed)  # parts not in the checkpoint (frozen or untrained) start the same way
+    policy = build_policy(spec)
+    if spec.trainer != "none":
+        if not run.has_checkpoint():
+            raise FileNotFoundError(f"run {str(run_dir)!r} has no checkpoint yet: train it first (physground train-agent ...)")
+        _, tensors, _ = run.load_checkpoint()
+        policy.load_trainable_state({k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")})
+    return spec, policy
+
+
+def load_policy(run_dir: str | Path) -> Policy:
+    """The trained policy of a run directory (``policy.for_task(task)`` answers other tasks)."""
+    return load_agent(run_dir)[1]

@@ -9,16 +9,17 @@ KL penalty to the frozen pre-trained model (k3 estimator; LoRA adapters switched
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from dataclasses import asdict
+from typing import Any, Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from agent.env_state import StateCapture
-from agent.policies import Policy, concat, select, to_device
-from agent.run import RunDir, StopRequest, TrainingError, restore_rng_states, rng_states, seed_everything
+from physground.agent.configs import GRPOConfig
+from physground.agent.env_state import StateCapture
+from physground.agent.policies import Policy, concat, select, to_device
+from physground.agent.run import RunDir, StopRequest, TrainerCallback, TrainingError, restore_rng_states, rng_states, seed_everything
 
 
 def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -44,37 +45,17 @@ def grpo_loss(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantag
     return loss, stats
 
 
-@dataclass(frozen=True)
-class GRPOConfig:
-    """GRPO hyper-parameters (group size and LoRA rank as in the paper)."""
-
-    updates: int = 50
-    prompts_per_update: int = 8
-    group_size: int = 16
-    lr: float = 1e-4
-    clip_coef: float = 0.2
-    kl_coef: float = 0.04
-    epochs: int = 1
-    minibatch: int = 32
-    max_grad_norm: float = 1.0
-    checkpoint_every: int = 10
-
-    def __post_init__(self) -> None:
-        for name in ("updates", "prompts_per_update", "group_size", "epochs", "minibatch", "checkpoint_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"grpo.{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.group_size < 2:
-            raise ValueError(f"grpo.group_size must be at least 2 (advantages are relative), got {self.group_size}")
-
-
 def scene_seed(seed: int, update: int, prompt: int, per_update: int) -> int:
     """The env seed of prompt ``prompt`` of update ``update`` (resume needs no env state)."""
     return int(np.random.SeedSequence([seed, update * per_update + prompt]).generate_state(1)[0] % 2**31)
 
 
 def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig, run: RunDir, seed: int, resume: bool = False,
-               progress: bool = True, hyperparameters: dict[str, Any] | None = None, accelerator: str = "cpu") -> dict[str, Any]:
+               progress: bool = True, hyperparameters: dict[str, Any] | None = None, accelerator: str = "cpu",
+               callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
     """Train ``policy`` with GRPO on a one-step task; see the module docstring.
+
+    ``callbacks`` are told of every update and checkpoint (``TrainerCallback``).
 
     The policy runs where ``accelerator`` says (Lightning Fabric, as in PPO); the env stays on the CPU.
     """
@@ -137,7 +118,7 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                     idx = order[start : start + config.minibatch]
                     mb_inputs = select(flat, idx)
                     new_lp, _, _ = policy.evaluate(mb_inputs, b_actions[idx])
-                    ref = policy.reference_log_probs(mb_inputs, b_actions[idx]) if config.kl_coef and hasattr(policy, "reference_log_probs") else None
+                    ref = policy.reference_log_probs(mb_inputs, b_actions[idx]) if config.kl_coef else None
                     loss, mb = grpo_loss(new_lp, b_old[idx], advantages[idx], ref, config.clip_coef, config.kl_coef)
                     if not torch.isfinite(loss):
                         raise TrainingError(f"non-finite GRPO loss at update {update + 1}; stopped; last good checkpoint in {run.checkpoint}")
@@ -161,11 +142,15 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
             history.append(record)
             bar.update(1)
             bar.set_postfix(reward=f"{record['reward']:.2f}", acc=f"{record['success_rate']:.2f}")
+            for callback in callbacks:
+                callback.on_update(run, update, record)
             if update % config.checkpoint_every == 0 or update == config.updates or stop.requested:
                 rng = rng_states()
                 tensors = {f"policy.{k}": v for k, v in policy.trainable_state().items()}
                 tensors["rng.torch"] = rng.pop("torch")
                 run.save_checkpoint({"update": update, "history": history, "rng": rng}, tensors, optimizer.state_dict())
+                for callback in callbacks:
+                    callback.on_checkpoint(run, update)
     bar.close()
     env.close()
     metrics = {"updates": update, "finished": update >= config.updates, "history": history, "final": history[-1] if history else {}}

@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from agent.policies import Inputs, Policy
-from dynamics.gnn import DynamicsModel
-from dynamics.rollout import imagine
-from envs import SceneConfig, task_spec
-from envs.scene import BLOCK_SIZE, Scene
-from perception.grounders import Grounder, OracleGrounder
-from perception.scene_graph import NODE_FEATURES, SceneGraph
-from perception.vlm import VLM
+from physground.agent.policies import Inputs, Policy
+from physground.dynamics.gnn import DynamicsModel
+from physground.dynamics.rollout import imagine
+from physground.envs import SceneConfig, task_spec
+from physground.envs.scene import BLOCK_SIZE, Scene
+from physground.perception.grounders import Grounder, OracleGrounder
+from physground.perception.scene_graph import NODE_FEATURES, SceneGraph
+from physground.perception.vlm import VLM
 
 EVENT_ENCODINGS: dict[str, tuple[str, ...]] = {
     "roles": ("asked", "goal", "failure", "distance_to_goal", "not_imagined"),
@@ -157,6 +157,10 @@ class HybridPolicy(Policy):
                 ids = self.vlm.tokenizer(self.vlm.answer_prefix + name, add_special_tokens=False)["input_ids"]
                 rows.append(table[ids].float().mean(0))
         self.register_buffer("answer_embeddings", torch.stack(rows).cpu(), persistent=False)
+
+    def for_task(self, task: str) -> HybridPolicy:
+        """The same networks deciding ``task`` (its semantics and answer words)."""
+        return self if task == self.task else self.with_task(task)
 
     def with_task(self, task: str) -> HybridPolicy:
         """The same networks deciding another task (its semantics and answer words)."""

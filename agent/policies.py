@@ -6,7 +6,13 @@ observation (the hybrid's grounding and imagination), so PPO's epochs reuse it. 
 
 - ``forward(inputs) -> (logits (B, A), values (B,))``;
 - ``act(inputs, deterministic) -> ActOutput`` (actions, log-probs, entropy, values);
-- ``evaluate(inputs, actions) -> (log-probs, entropy, values)``.
+- ``evaluate(inputs, actions) -> (log-probs, entropy, values)``;
+- ``for_task(task) -> Policy``: the same weights answering another task (its answer words, and
+  for the hybrid agents its semantics), for transfer evaluation;
+- ``reference_log_probs(inputs, actions)``: log-probabilities under the frozen pre-trained model
+  (GRPO's KL anchor), None for policies that have none.
+
+A trained policy is loaded from its run directory with ``agent.factory.load_policy(run)``.
 
 ``MLPPolicy`` fits any env with a ``Box`` observation and ``Discrete`` action. ``VLMPolicy`` and
 ``HybridPolicy`` live in ``agent/vlm_policy.py`` and ``agent/hybrid.py``.
@@ -15,6 +21,7 @@ observation (the hybrid's grounding and imagination), so PPO's epochs reuse it. 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,9 +87,11 @@ class Policy(nn.Module):
 
     Attributes:
         action_names: The answer words of the task's actions.
+        task: The task it answers (a physground task name, or a gymnasium id for the MLP).
     """
 
     action_names: tuple[str, ...] = ()
+    task: str = ""
 
     def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
         """Model inputs of a batch of observations (and the envs' ``infos``).
@@ -106,6 +115,26 @@ class Policy(nn.Module):
         logits, values = self(inputs)
         dist = Categorical(logits=logits)
         return dist.log_prob(actions), dist.entropy(), values
+
+    def for_task(self, task: str) -> Policy:
+        """This policy answering ``task``: itself for its own task; subclasses that can answer
+        other tasks re-target their answer words (and semantics).
+
+        Raises:
+            ValueError: The policy cannot act in ``task``.
+        """
+        if task == self.task:
+            return self
+        raise ValueError(f"{type(self).__name__} of {self.task or 'its task'} cannot act in {task} (different observation or action space)")
+
+    def export(self, folder: Path) -> list[str]:
+        """Write the trained parts in their ecosystem's own format below ``folder`` (e.g. a VLM's
+        LoRA as a PEFT adapter folder); returns the names of the folders written (none here)."""
+        return []
+
+    def reference_log_probs(self, inputs: Inputs, actions: torch.Tensor) -> torch.Tensor | None:
+        """Log-probabilities (B,) of ``actions`` under the frozen pre-trained model; None: no reference."""
+        return None
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """The tensors a checkpoint must hold (trainable parameters; frozen parts are rebuilt
@@ -149,10 +178,13 @@ class MLPPolicy(Policy):
         obs_dim: Size of the flattened observation.
         n_actions: Number of discrete actions.
         hidden: Width of the two hidden layers.
+        action_names: Names of the actions (default "0", "1", ...).
+        task: The env it acts in.
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64, action_names: tuple[str, ...] | None = None) -> None:
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64, action_names: tuple[str, ...] | None = None, task: str = "") -> None:
         super().__init__()
+        self.task = task
         self.action_names = tuple(action_names or (str(i) for i in range(n_actions)))
         sizes = [(obs_dim, hidden), (hidden, hidden), (hidden, n_actions)]
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(2, i, o)) for i, o in sizes)

@@ -9,19 +9,19 @@ hold everything needed to continue exactly (policy, optimizer, RNG states, env s
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from agent.env_state import StateCapture
-from agent.policies import Inputs, Policy, concat, select, to_device
-from agent.run import RunDir, StopRequest, TrainingError, restore_rng_states, rng_states, seed_everything
+from physground.agent.configs import PPOConfig
+from physground.agent.env_state import StateCapture
+from physground.agent.policies import Inputs, Policy, concat, select, to_device
+from physground.agent.run import RunDir, StopRequest, TrainerCallback, TrainingError, restore_rng_states, rng_states, seed_everything
 
 
 def compute_gae(
@@ -116,61 +116,11 @@ def ppo_loss(
     return loss, stats
 
 
-@dataclass(frozen=True)
-class PPOConfig:
-    """PPO hyper-parameters (the defaults are rl-zoo's CartPole settings)."""
-
-    total_steps: int = 100_000
-    num_envs: int = 8
-    num_steps: int = 32
-    gamma: float = 0.98
-    gae_lambda: float = 0.8
-    num_minibatches: int = 8
-    update_epochs: int = 20
-    clip_coef: float = 0.2
-    clip_vloss: bool = False
-    vf_coef: float = 0.5
-    ent_coef: float = 0.0
-    max_grad_norm: float = 0.5
-    lr: float = 1e-3
-    anneal_lr: bool = True
-    norm_adv: bool = True
-    target_kl: float | None = None
-    async_envs: bool = False
-    checkpoint_every: int = 20
-
-    def __post_init__(self) -> None:
-        for name in ("total_steps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"ppo.{name} must be a positive integer, got {value!r}")
-        if (self.num_envs * self.num_steps) % self.num_minibatches:
-            raise ValueError(f"ppo.num_minibatches ({self.num_minibatches}) must divide num_envs * num_steps ({self.num_envs * self.num_steps})")
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"ppo.{name} must be in [0, 1], got {getattr(self, name)!r}")
-        for name in ("clip_coef", "vf_coef", "ent_coef", "max_grad_norm", "lr"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"ppo.{name} must be a finite number >= 0, got {value!r}")
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return max(1, self.total_steps // self.batch_size)
-
-
 def make_vector_env(env_fns: list[Callable[[], gym.Env]], async_envs: bool = False) -> gym.vector.VectorEnv:
     """A vector env whose envs can report and restore their state (``StateCapture``)."""
     wrapped = [lambda fn=fn: StateCapture(fn()) for fn in env_fns]
     if async_envs:
-        # no shared memory: gymnasium's shared-memory decoding of a Text space returns padding
-        # instead of the prompt, so the policy would train on a blank question; observations are
-        # small enough to pickle through the pipes
-        return gym.vector.AsyncVectorEnv(wrapped, autoreset_mode=AutoresetMode.SAME_STEP, context="spawn", shared_memory=False)
+        return gym.vector.AsyncVectorEnv(wrapped, autoreset_mode=AutoresetMode.SAME_STEP, context="spawn")
     return gym.vector.SyncVectorEnv(wrapped, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
@@ -227,8 +177,11 @@ def train_ppo(
     accelerator: str = "cpu",
     progress: bool = True,
     hyperparameters: dict[str, Any] | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> dict[str, Any]:
     """Train ``policy`` with PPO on ``len(env_fns)`` envs; see the module docstring.
+
+    ``callbacks`` are told of every update and checkpoint (``TrainerCallback``).
 
     Returns:
         Final metrics (also written to ``metrics.json``).
@@ -357,8 +310,12 @@ def train_ppo(
             stats.trim()
             bar.update(config.batch_size)
             bar.set_postfix(ret=f"{record.get('episodic_return', float('nan')):.2f}", sps=f"{record['sps']:.0f}")
+            for callback in callbacks:
+                callback.on_update(run, update, record)
             if update % config.checkpoint_every == 0 or update == config.num_updates or stop.requested:
                 _save(run, policy, optimizer, envs, obs, infos, update, global_step, history, running_return, running_length, stats)
+                for callback in callbacks:
+                    callback.on_checkpoint(run, update)
     bar.close()
     envs.close()
     metrics = {"updates": update, "global_step": global_step, "finished": update >= config.num_updates, "history": history}

@@ -24,14 +24,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.files import atomic_directory, atomic_write_text
-from envs.state_codec import decode_value, encode_value
+from physground.envs.files import atomic_directory, atomic_write_text
+from physground.envs.state_codec import decode_value, encode_value
 
 CHECKPOINT_FORMAT = "physground.checkpoint/1"
 
 
 class TrainingError(RuntimeError):
     """A run that must stop (non-finite loss ...); the message says which checkpoint survives."""
+
+
+class TrainerCallback:
+    """Hooks every trainer (PPO, GRPO, SFT) calls; subclass and override what you need.
+
+    Callbacks observe; they do not change the training (two runs with the same seed give the same
+    result with or without them). To stop a run early, send the process SIGINT or SIGTERM: the
+    trainer finishes the update, checkpoints and returns with ``finished: false``.
+    """
+
+    def on_update(self, run: RunDir, update: int, record: dict[str, float]) -> None:
+        """After update ``update`` (1-based; an epoch for SFT), with what was logged for it."""
+
+    def on_checkpoint(self, run: RunDir, update: int) -> None:
+        """After a checkpoint of ``update`` was written to ``run.checkpoint``."""
 
 
 def seed_everything(seed: int) -> None:
@@ -105,14 +120,25 @@ class RunDir:
         atomic_write_text(target, json.dumps(config, indent=2, sort_keys=True))
 
     def read_config(self) -> dict[str, Any]:
-        """The run's ``config.json``."""
-        target = self.path / "config.json"
+        """The run's ``config.json``.
+
+        Raises:
+            FileNotFoundError: No run in the folder.
+            ValueError: The file is not a JSON object.
+        """
+        return self._read_json("config.json", "no run in {path} (config.json missing)")
+
+    def _read_json(self, name: str, missing: str) -> dict[str, Any]:
+        target = self.path / name
         if not target.exists():
-            raise FileNotFoundError(f"no run in {str(self.path)!r} (config.json missing)")
+            raise FileNotFoundError(missing.format(path=repr(str(self.path))))
         try:
-            return json.loads(target.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{str(target)!r} is not valid JSON: {exc.msg}") from exc
+            data = json.loads(target.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{str(target)!r} is not valid JSON: {getattr(exc, 'msg', exc)}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{str(target)!r} must hold a JSON object, got a {type(data).__name__}")
+        return data
 
     def writer(self, purge_step: int | None = None) -> Any:
         """The TensorBoard writer (events after ``purge_step`` are dropped on resume)."""
@@ -129,6 +155,20 @@ class RunDir:
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_text(self.path / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float))
+
+    def read_metrics(self) -> dict[str, Any]:
+        """The run's ``metrics.json`` (written when its trainer returned).
+
+        Raises:
+            FileNotFoundError: The run has not returned from training yet.
+            ValueError: The file is not valid JSON.
+        """
+        return self._read_json("metrics.json", "no metrics in {path} (metrics.json missing: not trained yet)")
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run's trainer returned having done all its updates (``metrics.json``)."""
+        return (self.path / "metrics.json").exists() and bool(self.read_metrics().get("finished", True))
 
     def has_checkpoint(self) -> bool:
         return (self.checkpoint / "state.json").exists()

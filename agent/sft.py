@@ -10,13 +10,14 @@ task's answer words.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from envs import SceneConfig, task_spec
-from envs.scene import DEFAULT_MULTISAMPLES, find_object
+from physground.agent.configs import SFTConfig
+from physground.envs import SceneConfig, task_spec
+from physground.envs.scene import DEFAULT_MULTISAMPLES, find_object
 
 
 @dataclass
@@ -99,19 +100,22 @@ def sft_module_class() -> type:
     return SFTModule
 
 
-def train_sft(policy: Any, task: str, run: Any, seed: int, examples: int = 2000, epochs: int = 3, batch_size: int = 16, lr: float = 2e-4,
-              image_size: int = 128, progress: bool = True, multisamples: int = DEFAULT_MULTISAMPLES) -> dict[str, Any]:
+def train_sft(policy: Any, task: str, run: Any, seed: int, config: SFTConfig | None = None, image_size: int = 128, progress: bool = True,
+              multisamples: int = DEFAULT_MULTISAMPLES, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Fine-tune ``policy`` (a VLMPolicy) on expert examples; save it in ``run``'s checkpoint.
 
     Resume is epoch-granular: a resumed run reloads the adapters saved after the last finished
-    epoch and trains the remaining epochs (the optimizer's moments restart).
+    epoch and trains the remaining epochs (the optimizer's moments restart). ``callbacks``
+    (``TrainerCallback``) are told of every epoch and checkpoint.
     """
     import lightning as L
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from agent.run import seed_everything
+    from physground.agent.run import seed_everything
 
     seed_everything(seed)
+    config = config or SFTConfig()
+    examples, epochs, batch_size, lr = config.examples, config.epochs, config.batch_size, config.lr
     data = expert_examples(task, examples, seed, image_size, multisamples)
     n_val = max(1, len(data) // 10)
     train_loader = torch.utils.data.DataLoader(data[n_val:], batch_size=batch_size, shuffle=True, collate_fn=_collate)
@@ -131,7 +135,11 @@ def train_sft(policy: Any, task: str, run: Any, seed: int, examples: int = 2000,
         record["epoch"] = epoch + 1
         history.append(record)
         tensors = {f"policy.{k}": v for k, v in policy.trainable_state().items()}
+        for callback in callbacks:
+            callback.on_update(run, epoch + 1, record)
         run.save_checkpoint({"epoch": epoch + 1, "history": history}, tensors, None)
+        for callback in callbacks:
+            callback.on_checkpoint(run, epoch + 1)
     metrics = {"epochs": epochs, "examples": len(data), "history": history, "final": history[-1] if history else {}}
     run.write_metrics(metrics)
     return metrics

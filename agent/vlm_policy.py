@@ -9,14 +9,15 @@ prompt token's hidden state. LoRA adapters (rank 16 by default) or full fine-tun
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from agent.policies import ActOutput, Inputs, Policy, log_prob_entropy
-from perception.vlm import VLM, lora_target_pattern
+from physground.agent.policies import ActOutput, Inputs, Policy, log_prob_entropy
+from physground.perception.vlm import VLM, lora_target_pattern
 
 
 class VLMPolicy(Policy):
@@ -31,11 +32,12 @@ class VLMPolicy(Policy):
         mode: "score" or "generate".
         parse_answer: Text -> action index or None (required for "generate").
         max_new_tokens: Longest generated answer.
+        task: The task whose words these are (``for_task`` re-targets from it).
     """
 
     def __init__(
         self, vlm: VLM, action_names: tuple[str, ...], lora_rank: int = 16, mode: str = "score",
-        parse_answer: Callable[[str], int | None] | None = None, max_new_tokens: int = 8, lora_targets: str = "language",
+        parse_answer: Callable[[str], int | None] | None = None, max_new_tokens: int = 8, lora_targets: str = "language", task: str = "",
     ) -> None:
         super().__init__()
         if mode not in ("score", "generate"):
@@ -50,19 +52,38 @@ class VLMPolicy(Policy):
                 p.requires_grad_(True)
         self.vlm = vlm
         self.model = vlm.model  # registers the VLM's parameters with this module
-        self.action_names = tuple(action_names)
+        self.action_names, self.task = tuple(action_names), task
         self.mode, self.parse_answer, self.max_new_tokens = mode, parse_answer, max_new_tokens
         self.value_head = nn.Linear(vlm.hidden_size, 1)
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
 
-    def with_task(self, action_names: tuple[str, ...], parse_answer: Callable[[str], int | None] | None = None) -> VLMPolicy:
-        """The same weights answering another task's words (for transfer evaluation)."""
+    def with_task(self, action_names: tuple[str, ...], parse_answer: Callable[[str], int | None] | None = None, task: str = "") -> VLMPolicy:
+        """The same weights answering other answer words (for transfer evaluation)."""
         clone = object.__new__(VLMPolicy)
         nn.Module.__init__(clone)
         clone.vlm, clone.model, clone.value_head = self.vlm, self.model, self.value_head
         clone.action_names, clone.mode, clone.parse_answer, clone.max_new_tokens = tuple(action_names), self.mode, parse_answer, self.max_new_tokens
+        clone.task = task
         return clone
+
+    def for_task(self, task: str) -> VLMPolicy:
+        """The same weights answering physground task ``task``'s question with its answer words."""
+        if task == self.task:
+            return self
+        from physground.envs import SceneConfig, task_spec
+
+        semantics = task_spec(task).env_class(scene=SceneConfig(render_images=False))
+        return self.with_task(semantics.action_names, semantics.parse_answer, task=semantics.task_name)
+
+    def export(self, folder: Path) -> list[str]:
+        """The LoRA adapters as a standard PEFT adapter folder, ``folder/adapter``
+        (``PeftModel.from_pretrained(base_model, folder / "adapter")`` loads it); nothing for full
+        fine-tuning (rank 0), whose weights stay in the run's checkpoint."""
+        if not self.vlm.has_lora:
+            return []
+        self.vlm.save_lora(Path(folder) / "adapter")
+        return ["adapter"]
 
     def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
         if not isinstance(obs, dict) or "image" not in obs or "prompt" not in obs:

@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from dynamics.gnn import DynamicsModel
-from dynamics.rollout import pack_scenes, rollout_states
-from envs import SceneConfig, TowerStabilityEnv
+from physground.dynamics.gnn import DynamicsModel
+from physground.dynamics.rollout import pack_scenes, rollout_states
+from physground.envs import SceneConfig, TowerStabilityEnv
 
 
 def _sync(device: str) -> None:

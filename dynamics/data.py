@@ -18,7 +18,7 @@ MuJoCo reaches from that copy ``dt`` later (``PlayData.perturbed``). Training on
 (``TransitionDataset(pairs=...)``) shows the model off-trajectory states with their own true
 outcome, where input-noise injection maps a noisy state to the clean next state: where the outcome
 is decided by less than the noise (a block landing on another either settles or tips), the latter
-teaches the mean of the two outcomes (``docs/runs/blockremoval-impact-noise.py``).
+teaches the mean of the two outcomes (``analysis/blockremoval-impact-noise.py``).
 
 Generation is deterministic in the seed; the cache is an ``.npz`` plus a ``manifest.json``
 (settings, counts, sha256), written atomically.
@@ -37,11 +37,12 @@ import mujoco
 import numpy as np
 import torch
 
-from envs import TASKS, SceneConfig
-from envs.files import atomic_write, atomic_write_text
-from envs.scene import TIMESTEP, Scene, World, find_object
-from envs.towers import static_margin, tower_ids
-from perception.scene_data import run_chunks, scene_seed
+from physground.dynamics.quaternions import quat_multiply
+from physground.envs import TASKS, SceneConfig
+from physground.envs.files import atomic_write, atomic_write_text
+from physground.envs.scene import TIMESTEP, Scene, World, find_object
+from physground.envs.towers import static_margin, tower_ids
+from physground.perception.scene_data import run_chunks, scene_seed
 
 STATE_DIM = 13
 SHAPES = ("cube", "ball", "box", "basket")
@@ -480,8 +481,6 @@ def undo_displacement(clean: np.ndarray, perturbed: np.ndarray, after: np.ndarra
     """``after`` (N, 13), the state reached from ``perturbed``, with the perturbation's displacement
     (``perturbed`` - ``clean`` in position) and turn (``perturbed``'s orientation relative to
     ``clean``'s, in the world frame) taken back out; velocities unchanged."""
-    from dynamics.gnn import quat_multiply  # dynamics.gnn imports this module
-
     out = after.copy()
     out[:, 0:3] = after[:, 0:3] - (perturbed[:, 0:3] - clean[:, 0:3])
     conj = torch.from_numpy(perturbed[:, 3:7] * np.array([1.0, -1.0, -1.0, -1.0], np.float32))

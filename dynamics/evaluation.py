@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from dynamics.data import PlaySettings, generate_play
-from dynamics.gnn import DynamicsModel, constant_velocity_step
-from dynamics.rollout import StepFn, imagine, mean_position_error, rollout_states
-from envs import BlockRemovalEnv, CatchEnv, RollOffEnv, SceneConfig, TowerStabilityEnv
-from envs.scene import BALL_RADIUS, BASKET_RIM_HEIGHT, BASKET_SIZE, find_object
-from perception.scene_graph import SceneGraph, settle, symbolic_stability
+from physground.dynamics.data import PlaySettings, generate_play
+from physground.dynamics.gnn import DynamicsModel, constant_velocity_step
+from physground.dynamics.rollout import StepFn, imagine, mean_position_error, rollout_states
+from physground.envs import BlockRemovalEnv, CatchEnv, RollOffEnv, SceneConfig, TowerStabilityEnv
+from physground.envs.scene import BALL_RADIUS, BASKET_RIM_HEIGHT, BASKET_SIZE, find_object
+from physground.perception.scene_graph import SceneGraph, settle, symbolic_stability
 
 DT = 0.1
 

@@ -25,14 +25,19 @@ of the training data saved in the model's buffers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import to_dense_batch
 
-from dynamics.data import PROP_DIM, STATE_DIM
+from physground.dynamics.data import PROP_DIM, STATE_DIM
+from physground.dynamics.quaternions import axis_angle_to_quat, quat_multiply, quat_to_axis_angle, quat_to_matrix
+from physground.envs.files import atomic_write, atomic_write_text
 
 NODE_INPUT_DIM = 3 + 6 + 6 + PROP_DIM
 HEIGHT_CLIP = 0.12
@@ -43,53 +48,6 @@ TARGET_DIM = 12
 TARGET_STD_FLOOR = torch.tensor([1e-3] * 3 + [1e-2] * 3 + [1e-2] * 3 + [1e-1] * 3)
 """Smallest spread a target is normalised by (m, m/s, rad, rad/s): directions the training data
 never moves in (scenes are planar) must not blow up small errors."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Rotations (quaternions [w, x, y, z])
-# ----------------------------------------------------------------------------------------------
-
-
-def quat_to_matrix(q: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices (N, 3, 3) of quaternions (N, 4)."""
-    q = q / q.norm(dim=-1, keepdim=True).clamp(min=1e-9)
-    w, x, y, z = q.unbind(-1)
-    return torch.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        dim=-1,
-    ).reshape(*q.shape[:-1], 3, 3)
-
-
-def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Hamilton product a ⊗ b of quaternions (N, 4)."""
-    aw, ax, ay, az = a.unbind(-1)
-    bw, bx, by, bz = b.unbind(-1)
-    return torch.stack(
-        [aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw],
-        dim=-1,
-    )
-
-
-def axis_angle_to_quat(v: torch.Tensor) -> torch.Tensor:
-    """Quaternions (N, 4) of rotation vectors (N, 3) (axis times angle, rad)."""
-    angle = v.norm(dim=-1, keepdim=True)
-    half = angle / 2
-    scale = torch.where(angle > 1e-8, torch.sin(half) / angle.clamp(min=1e-8), 0.5 - angle**2 / 48)
-    return torch.cat([torch.cos(half), v * scale], dim=-1)
-
-
-def quat_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
-    """Rotation vectors (N, 3) of quaternions (N, 4), angle in [0, pi]."""
-    q = q / q.norm(dim=-1, keepdim=True).clamp(min=1e-9)
-    q = torch.where(q[..., :1] < 0, -q, q)
-    xyz = q[..., 1:]
-    s = xyz.norm(dim=-1, keepdim=True)
-    angle = 2 * torch.atan2(s, q[..., :1])
-    return torch.where(s > 1e-8, xyz * angle / s.clamp(min=1e-8), 2 * xyz)
 
 
 def state_delta(state: torch.Tensor, next_state: torch.Tensor) -> torch.Tensor:
@@ -276,6 +234,56 @@ class DynamicsModel(nn.Module):
             for layer in self.processor:
                 h, e = layer(h, edge_index, e)
         return self.decoder(h)
+
+    def save_pretrained(self, path: str | Path, card: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        """Write ``model.safetensors`` (weights and normalisation statistics), ``config.json`` and a
+        model card (``README.md``) to folder ``path``, each via a temporary file and a rename.
+
+        Raises:
+            ValueError: The normalisation statistics were never fitted.
+        """
+        from safetensors.torch import save_file
+
+        if not bool(self.normalised):
+            raise ValueError("refusing to save a dynamics model whose normalisation statistics were never fitted")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write(path / "model.safetensors", lambda p: save_file(state, str(p)))
+        atomic_write_text(path / "config.json", json.dumps({"model": asdict(self.config), **(extra or {})}, indent=2))
+        if card:
+            atomic_write_text(path / "README.md", card)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> DynamicsModel:
+        """Load a model saved by :meth:`save_pretrained` (safetensors; every tensor's shape checked).
+
+        Raises:
+            FileNotFoundError: Nothing there (the message says how to make one).
+            ValueError: A corrupted file, a config that does not fit the weights, or statistics that do
+                not match the model's inputs.
+        """
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / "model.safetensors").exists() or not (path / "config.json").exists():
+            raise FileNotFoundError(f"no dynamics model (model.safetensors + config.json) in {str(path)!r}; train one with `physground train-dynamics`")
+        try:
+            config = DynamicsConfig(**json.loads((path / "config.json").read_text())["model"])
+            state = load_file(str(path / "model.safetensors"))
+        except Exception as exc:  # json, safetensors and dataclass errors all mean a bad checkpoint
+            raise ValueError(f"corrupted dynamics checkpoint in {str(path)!r}: {exc}") from exc
+        model = cls(config)
+        for name, tensor in model.state_dict().items():
+            if name not in state:
+                raise ValueError(f"dynamics checkpoint {str(path)!r} lacks {name!r}")
+            if tuple(state[name].shape) != tuple(tensor.shape):
+                kind = "normalisation statistics" if name.endswith(("_mean", "_std")) else "weights"
+                raise ValueError(f"dynamics checkpoint {str(path)!r}: {kind} {name!r} have shape {tuple(state[name].shape)}, the model needs {tuple(tensor.shape)}")
+        model.load_state_dict(state)
+        if not bool(model.normalised):
+            raise ValueError(f"dynamics checkpoint {str(path)!r} has no fitted normalisation statistics")
+        return model.to(device).eval()
 
     def step(self, state: torch.Tensor, props: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
         """The state ``dt`` later (N, 13); static objects stay where they are."""

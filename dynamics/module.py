@@ -11,10 +11,11 @@ from typing import Any
 import lightning as L
 import torch
 
-from dynamics.checkpoint import load_dynamics
-from dynamics.data import SCENARIOS, PlaySettings, TransitionDataset, check_pairs, collate_transitions, load_or_generate, split_trajectories
-from dynamics.gnn import DynamicsConfig, DynamicsModel, axis_angle_to_quat, quat_multiply, state_delta
-from dynamics.rollout import mean_position_error, rollout_states
+from physground.dynamics.checkpoint import load_dynamics
+from physground.dynamics.data import SCENARIOS, PlaySettings, TransitionDataset, check_pairs, collate_transitions, load_or_generate, split_trajectories
+from physground.dynamics.gnn import DynamicsConfig, DynamicsModel, state_delta
+from physground.dynamics.quaternions import axis_angle_to_quat, quat_multiply
+from physground.dynamics.rollout import mean_position_error, rollout_states
 
 
 class PlayDataModule(L.LightningDataModule):
@@ -116,9 +117,9 @@ class DynamicsModule(L.LightningModule):
             ``"l1"`` (absolute error: the conditional median, per target dimension). Where a
             transition's outcome is two-sided at the input noise's scale (a block landing on another
             either settles or starts to tip), the mean is a state between the two that neither takes,
-            the median one of them (``docs/runs/blockremoval-impact-noise.py``); but the median also
+            the median one of them (``analysis/blockremoval-impact-noise.py``); but the median also
             drops a minority outcome that is real, such as a slow tip (round 13 in
-            ``docs/runs/dynamics-selection.md``). The shipped model uses ``"mse"``.
+            ``docs/measurements/dynamics-selection.md``). The shipped model uses ``"mse"``.
         dt: Seconds per model step: the play data's frame interval (linked to ``data.dt`` by
             ``physground train-dynamics``).
         init_from: A saved dynamics model (folder) to start from, weights and normalisation

@@ -7,8 +7,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from dynamics.data import apply_state, scene_arrays
-from envs.scene import BLOCK_SIZE, Scene
+from physground.dynamics.data import apply_state, scene_arrays
+from physground.envs.scene import BLOCK_SIZE, Scene
 
 StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 

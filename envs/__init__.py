@@ -4,7 +4,7 @@ Importing this package chooses MuJoCo's GL backend (EGL, else OSMesa) before MuJ
 registers every task as ``physground/<Name>-v0``::
 
     import gymnasium as gym
-    import envs  # noqa: F401  (registers the ids)
+    from physground import envs  # noqa: F401  (registers the ids)
     env = gym.make("physground/TowerStability-v0", scene={"image_size": 224})
 """
 
@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envs.gl import configure_gl_backend
+from physground.envs.gl import configure_gl_backend
 
 configure_gl_backend()
 
 import gymnasium as gym  # noqa: E402
 
-from envs.base import PhysicsTaskEnv, TaskConfig, YesNoTaskEnv  # noqa: E402
-from envs.block_removal import BlockRemovalConfig, BlockRemovalEnv  # noqa: E402
-from envs.catch import CatchConfig, CatchEnv  # noqa: E402
-from envs.push import PushConfig, PushEnv  # noqa: E402
-from envs.roll_off import RollOffConfig, RollOffEnv  # noqa: E402
-from envs.scene import SceneConfig  # noqa: E402
-from envs.tower_build import TowerBuildConfig, TowerBuildEnv  # noqa: E402
-from envs.tower_stability import TowerStabilityConfig, TowerStabilityEnv  # noqa: E402
+from physground.envs.base import PhysicsTaskEnv, TaskConfig, YesNoTaskEnv  # noqa: E402
+from physground.envs.block_removal import BlockRemovalConfig, BlockRemovalEnv  # noqa: E402
+from physground.envs.catch import CatchConfig, CatchEnv  # noqa: E402
+from physground.envs.push import PushConfig, PushEnv  # noqa: E402
+from physground.envs.roll_off import RollOffConfig, RollOffEnv  # noqa: E402
+from physground.envs.scene import SceneConfig  # noqa: E402
+from physground.envs.tower_build import TowerBuildConfig, TowerBuildEnv  # noqa: E402
+from physground.envs.tower_stability import TowerStabilityConfig, TowerStabilityEnv  # noqa: E402
 
 
 @dataclass(frozen=True)

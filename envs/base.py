@@ -21,11 +21,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.scene import TIMESTEP, Scene, SceneConfig, World
-from envs.state_codec import decode_value, encode_value
+from physground.envs.prompt_space import PromptSpace
+from physground.envs.scene import TIMESTEP, Scene, SceneConfig, World
+from physground.envs.state_codec import decode_value, encode_value
 
-PROMPT_CHARSET = frozenset(string.ascii_letters + string.digits + " .,;:!?'\"-+()=/%\n")
-"""Characters a prompt may contain (the ``Text`` space's charset)."""
+PROMPT_CHARACTERS = string.ascii_letters + string.digits + " .,;:!?'\"-+()=/%\n"
+"""Characters a prompt may contain, in the fixed order of the prompt space's charset (see
+``envs.prompt_space``: worker processes encode prompts as indices into it)."""
+PROMPT_CHARSET = frozenset(PROMPT_CHARACTERS)
 PROMPT_MAX_LENGTH = 400
 FRAME_PERIOD = 0.05
 """Seconds of simulated time between recorded frames (20 frames/s GIFs)."""
@@ -192,7 +195,7 @@ class PhysicsTaskEnv(gym.Env):
         self.observation_space = spaces.Dict(
             {
                 "image": spaces.Box(0, 255, (size, size, 3), np.uint8),
-                "prompt": spaces.Text(max_length=PROMPT_MAX_LENGTH, min_length=1, charset=PROMPT_CHARSET),
+                "prompt": PromptSpace(max_length=PROMPT_MAX_LENGTH, min_length=1, charset=PROMPT_CHARACTERS),
             }
         )
         self.record_frames = False

@@ -22,8 +22,8 @@ from typing import Any
 import mujoco  # noqa: E402  (envs chose the GL backend)
 import numpy as np
 
-from envs import TASKS, task_spec
-from envs.scene import DEFAULT_MULTISAMPLES, SceneConfig, World
+from physground.envs import TASKS, task_spec
+from physground.envs.scene import DEFAULT_MULTISAMPLES, SceneConfig, World
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from envs.base import TaskConfig, check_float
-from envs.scene import BLOCK_SIZE, COLOURS, Scene, copy_scene, find_object, new_scene
-from envs.towers import TowerQuestionConfig, TowerQuestionEnv, distinct_colours, sample_tower, static_margin, tower_fall_events, tower_ids
+from physground.envs.base import TaskConfig, check_float
+from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, copy_scene, find_object, new_scene
+from physground.envs.towers import TowerQuestionConfig, TowerQuestionEnv, distinct_colours, sample_tower, static_margin, tower_fall_events, tower_ids
 
 REMOVED_COLOUR = "red"
 

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_range, parse_word_answer
-from envs.scene import (
+from physground.envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_range, parse_word_answer
+from physground.envs.scene import (
     BALL_RADIUS,
     BASKET_INNER_HALF_WIDTH,
     BASKET_RIM_HEIGHT,

@@ -7,8 +7,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, parse_integer_answer
-from envs.scene import BLOCK_SIZE, COLOURS, SURFACES, Scene, copy_scene, find_object, make_cube, make_object, new_scene
+from physground.envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, parse_integer_answer
+from physground.envs.scene import BLOCK_SIZE, COLOURS, SURFACES, Scene, copy_scene, find_object, make_cube, make_object, new_scene
 
 MAT_LENGTH = 0.66
 MAT_WIDTH = 0.16

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs import gl
+from physground.envs import gl
 
 gl.configure_gl_backend()
 import mujoco  # noqa: E402  (MUJOCO_GL must be set first)

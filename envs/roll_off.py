@@ -8,8 +8,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from envs.base import TaskConfig, YesNoConfig, YesNoTaskEnv, check_choices, check_float, check_range
-from envs.scene import BALL_RADIUS, COLOURS, SURFACES, Scene, copy_scene, find_object, make_ball, make_object, new_scene, quat_from_axis_angle
+from physground.envs.base import TaskConfig, YesNoConfig, YesNoTaskEnv, check_choices, check_float, check_range
+from physground.envs.scene import BALL_RADIUS, COLOURS, SURFACES, Scene, copy_scene, find_object, make_ball, make_object, new_scene, quat_from_axis_angle
 
 PLATFORM_HEIGHT = 0.06
 """Height of the platform's top above the table (m)."""

@@ -40,12 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from envs import gl
+from physground.envs import gl
 
 gl.configure_gl_backend()
 import mujoco  # noqa: E402  (MUJOCO_GL must be set first)
 
-from envs import renderers  # noqa: E402
+from physground.envs import renderers  # noqa: E402
 
 Scene = dict[str, Any]
 

@@ -7,9 +7,9 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_int, parse_integer_answer
-from envs.scene import BLOCK_SIZE, COLOURS, Scene, copy_scene, find_object, make_cube, new_scene, tilt_angle
-from envs.towers import distinct_colours, fall_stop_condition, sample_tower, static_margin, tower_fall_events, tower_ids
+from physground.envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_int, parse_integer_answer
+from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, copy_scene, find_object, make_cube, new_scene, tilt_angle
+from physground.envs.towers import distinct_colours, fall_stop_condition, sample_tower, static_margin, tower_fall_events, tower_ids
 
 PLACED_COLOUR = "red"
 OUTCOMES = ("success", "miss", "collapse")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from envs.base import TaskConfig
-from envs.scene import Scene, copy_scene, new_scene
-from envs.towers import TowerQuestionConfig, TowerQuestionEnv, distinct_colours, sample_tower
+from physground.envs.base import TaskConfig
+from physground.envs.scene import Scene, copy_scene, new_scene
+from physground.envs.towers import TowerQuestionConfig, TowerQuestionEnv, distinct_colours, sample_tower
 
 
 @dataclass(frozen=True)

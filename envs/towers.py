@@ -7,8 +7,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from envs.base import YesNoConfig, YesNoTaskEnv, check_choices, check_float, check_int
-from envs.scene import BLOCK_SIZE, COLOURS, Scene, World, find_object, make_cube, objects_of_shape
+from physground.envs.base import YesNoConfig, YesNoTaskEnv, check_choices, check_float, check_int
+from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, World, find_object, make_cube, objects_of_shape
 
 TOWER_BASE_X = (-0.08, 0.08)
 """Range of the bottom block's centre x (m)."""

@@ -23,38 +23,74 @@ import os
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import yaml
 
-import envs
-from envs.files import atomic_write_text
-from envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
+from physground import envs
+from physground.envs.files import atomic_write_text
+from physground.envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
+from physground.envs.typed_config import from_mapping
+
+if TYPE_CHECKING:
+    from physground.agent.training import TrainingSpec
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 NO_TRAINING = "none"
 
 
 @dataclass(frozen=True)
+class SlurmConfig:
+    """What each cell's SLURM array task asks for (``--launcher slurm``, through submitit).
+
+    Attributes:
+        cpus_per_task: CPU cores per cell.
+        gpus_per_node: GPUs per cell (0 for CPU presets).
+        mem_gb: Memory per cell.
+        timeout_min: Wall-clock limit per cell.
+        partition: SLURM partition (None: the cluster's default).
+        array_parallelism: Cells running at once.
+    """
+
+    cpus_per_task: int = 2
+    gpus_per_node: int = 0
+    mem_gb: int = 8
+    timeout_min: int = 120
+    partition: str | None = None
+    array_parallelism: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("cpus_per_task", "mem_gb", "timeout_min", "array_parallelism"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"slurm.{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.gpus_per_node < 0:
+            raise ValueError(f"slurm.gpus_per_node must be >= 0, got {self.gpus_per_node!r}")
+
+
+@dataclass(frozen=True)
 class Preset:
-    """An ablation grid (the YAML files in ``experiments/configs/``).
+    """An ablation grid (the YAML files in ``experiments/configs/``), validated whole on load.
 
     Attributes:
         name: Preset name.
         agents: Agents compared.
         train_tasks: Tasks agents are trained on.
-        test_tasks: Tasks every agent is evaluated on ("all" for every task).
+        test_tasks: Tasks every agent is evaluated on ("all" in YAML for every task).
         seeds: Seeds per cell.
         steps: Training steps (answers) per agent.
         eval_episodes: Evaluation episodes per test task.
-        num_envs: Parallel envs of PPO agents.
+        num_envs: Parallel envs of PPO agents (``ppo.num_envs``).
         image_size: Observation size.
         multisamples: Anti-aliasing samples per pixel of the observations (``SceneConfig``);
             a run directory whose ``preset.json`` predates the field rendered with 0.
         vlm: VLM checkpoint (None: the shipped tiny VLM).
         accelerator: Where cells train ("cpu", "cuda").
+        ppo: PPO hyper-parameters over the agents' defaults (``agent.configs.PPOConfig`` fields).
+        grpo: GRPO hyper-parameters (``GRPOConfig`` fields).
+        sft: SFT hyper-parameters (``SFTConfig`` fields).
+        slurm: What each cell asks of SLURM (``--launcher slurm``).
     """
 
     name: str
@@ -69,48 +105,80 @@ class Preset:
     multisamples: int = DEFAULT_MULTISAMPLES
     vlm: str | None = None
     accelerator: str = "cpu"
+    ppo: dict[str, Any] = field(default_factory=dict)
+    grpo: dict[str, Any] = field(default_factory=dict)
+    sft: dict[str, Any] = field(default_factory=dict)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+    def __post_init__(self) -> None:
+        from physground.agent.factory import AGENTS, TRAINER
+
+        for key in ("agents", "train_tasks", "test_tasks", "seeds"):
+            if not getattr(self, key):
+                raise ValueError(f"{key} must be a non-empty list")
+        for agent in self.agents:
+            if agent not in AGENTS or agent == "mlp":
+                raise ValueError(f"unknown agent {agent!r}; valid: {', '.join(a for a in AGENTS if a != 'mlp')}")
+        for task in self.train_tasks + self.test_tasks:
+            envs.task_spec(task)
+        if any(seed < 0 for seed in self.seeds):
+            raise ValueError(f"seeds must be >= 0, got {list(self.seeds)}")
+        missing = [a for a in self.agents if a != "vlm-zero-shot" and a not in self.steps]
+        if missing:
+            raise ValueError(f"steps has no entry for agent {missing[0]!r}")
+        if self.eval_episodes < 1:
+            raise ValueError(f"eval_episodes must be at least 1, got {self.eval_episodes}")
+        SceneConfig(image_size=self.image_size, multisamples=self.multisamples)
+
+        for section in ("ppo", "grpo", "sft"):
+            if getattr(self, section) and not any(TRAINER[a] == section for a in self.agents):
+                raise ValueError(f"{section} settings, but no agent of the preset trains with {section}")
+        for cell in cells_of(self):  # every cell's training configuration, resolved as it will run
+            training_spec_of(self, cell)
 
     @classmethod
     def load(cls, name_or_path: str, **overrides: Any) -> Preset:
-        """Read ``experiments/configs/{name}.yaml`` (or a YAML path) and validate it.
+        """Read ``experiments/configs/{name}.yaml`` (or a YAML path) and validate it whole.
 
         Raises:
-            ValueError: Unknown preset, field, agent or task, naming it.
+            ValueError: Unknown preset; a file that is not a YAML mapping; an unknown field, a
+                missing one, a value of the wrong type or range, an unknown agent or task; naming
+                the file, the field and the value.
         """
-        from agent.factory import AGENTS
-
         path = Path(name_or_path) if name_or_path.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
             raise ValueError(f"unknown preset {name_or_path!r}; valid: {', '.join(known)} (or a .yaml path)")
+        where = f"preset {str(path)!r}"
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
-            raise ValueError(f"preset {str(path)!r} is not valid YAML: {exc}") from exc
-        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise ValueError(f"preset {str(path)!r}: unknown field {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
+            raise ValueError(f"{where} is not valid YAML: {' '.join(str(exc).split())}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{where} cannot be read: {exc}") from exc
+        if data is None:
+            raise ValueError(f"{where} is empty")
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must be a mapping of settings, got a YAML {type(data).__name__}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(given.get("slurm"), dict) and isinstance(data.get("slurm", {}), dict):  # flags refine the preset's resources
+            given["slurm"] = {**data.get("slurm", {}), **given["slurm"]}
+        data = {**data, **given}
         if data.get("test_tasks") == "all":
             data["test_tasks"] = list(envs.TASKS)
-        for key in ("agents", "train_tasks", "test_tasks", "seeds"):
-            if not isinstance(data.get(key), list) or not data[key]:
-                raise ValueError(f"preset {str(path)!r}: {key} must be a non-empty list")
-            data[key] = tuple(data[key])
-        for agent in data["agents"]:
-            if agent not in AGENTS or agent == "mlp":
-                raise ValueError(f"preset {str(path)!r}: unknown agent {agent!r}; valid: {', '.join(a for a in AGENTS if a != 'mlp')}")
-        for task in data["train_tasks"] + data["test_tasks"]:
-            envs.task_spec(task)
-        missing = [a for a in data["agents"] if a != "vlm-zero-shot" and a not in data.get("steps", {})]
-        if missing:
-            raise ValueError(f"preset {str(path)!r}: steps has no entry for agent {missing[0]!r}")
-        try:
-            SceneConfig(**{k: data[k] for k in ("image_size", "multisamples") if k in data})
-        except ValueError as exc:
-            raise ValueError(f"preset {str(path)!r}: {exc}") from exc
-        return cls(**data)
+        return from_mapping(cls, data, where)
+
+
+def training_spec_of(preset: Preset, cell: Cell) -> TrainingSpec:
+    """The training configuration of ``cell`` of ``preset``: the train-agent defaults for
+    everything the preset leaves open."""
+    from physground.agent.factory import AgentSpec
+    from physground.agent.training import training_spec
+
+    train_task = preset.train_tasks[0] if cell.train_task == NO_TRAINING else cell.train_task
+    agent = AgentSpec(agent=cell.agent, task=train_task, seed=cell.seed, vlm=preset.vlm, image_size=preset.image_size, multisamples=preset.multisamples)
+    sections = {"ppo": {"num_envs": preset.num_envs, **preset.ppo}, "grpo": dict(preset.grpo), "sft": dict(preset.sft)}
+    return training_spec(agent, steps=preset.steps.get(cell.agent, 0), accelerator=preset.accelerator, overrides={agent.trainer: sections.get(agent.trainer, {})})
 
 
 @dataclass
@@ -129,7 +197,7 @@ class Cell:
 def cells_of(preset: Preset) -> list[Cell]:
     """The grid, seed by seed (an interrupted ablation holds whole seeds first); zero-shot agents
     once per seed; no cell for a trainer that cannot train on the task (GRPO on multi-step tasks)."""
-    from agent.factory import can_train
+    from physground.agent.factory import can_train
 
     out = []
     for seed in preset.seeds:
@@ -143,31 +211,17 @@ def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
     """Train the cell's agent, evaluate it on every test task, write ``cell.json``."""
     import torch
 
-    from agent.evaluation import evaluate_run
-    from experiments.agents import train_agent
-    from experiments.cli import build_parser
+    from physground.agent.evaluation import evaluate_run
+    from physground.agent.run import RunDir
+    from physground.agent.training import train_agent
 
     torch.set_num_threads(max(1, int(os.environ.get("PHYSGROUND_THREADS", "1"))))
     folder = Path(out) / "cells" / cell.name
     started = time.time()
-    train_task = preset.train_tasks[0] if cell.train_task == NO_TRAINING else cell.train_task
-    # Parsed by the train-agent command itself: its defaults hold for everything a preset leaves open.
-    argv = [
-        "train-agent", "--agent", cell.agent, "--task", train_task, "--steps", str(preset.steps.get(cell.agent, 0)), "--seed", str(cell.seed),
-        "--out", str(folder), "--accelerator", preset.accelerator, "--image-size", str(preset.image_size), "--num-envs", str(preset.num_envs),
-        "--multisamples", str(preset.multisamples),
-    ]
-    argv += ["--vlm", preset.vlm] if preset.vlm is not None else []
-    args = build_parser().parse_args(argv)
-    from agent.run import RunDir
-
     run = RunDir(folder)
-    done = folder / "metrics.json"
-    if run.has_checkpoint() and done.exists() and json.loads(done.read_text()).get("finished", True):
-        metrics = json.loads(done.read_text())  # trained before an interruption, not yet evaluated
-    else:
-        args.resume = run.has_checkpoint()  # an interrupted training continues exactly
-        metrics = train_agent(args)
+    if not (run.has_checkpoint() and run.finished):  # else trained before an interruption, not yet evaluated
+        run = train_agent(training_spec_of(preset, cell), folder, resume=run.has_checkpoint(), progress=False)  # an interrupted training continues exactly
+    metrics = run.read_metrics()
     trained = time.time()
     results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes)
     record = {
@@ -213,8 +267,8 @@ vlm-ppo cell (RollOff, seed 1, multisampled renders) peaked at 1,124 MB instead 
 
 CELL_PRELOAD = (
     "torch", "mujoco", "transformers", "transformers.models.llava.modeling_llava", "transformers.models.llama.modeling_llama",
-    "transformers.models.clip.modeling_clip", "peft", "lightning", "envs", "perception", "dynamics", "agent.evaluation",
-    "experiments.agents", "experiments.cli",
+    "transformers.models.clip.modeling_clip", "peft", "lightning", "physground.envs", "physground.perception", "physground.dynamics",
+    "physground.agent.evaluation", "physground.agent.training", "physground.experiments.cli",
 )
 """Modules a cell needs, imported once by the fork server that starts the cell processes: importing them
 took 8-12 s per cell process on the 2-core machine (docs/experiments.md). Nothing in them
@@ -229,7 +283,7 @@ def cell_process_context(accelerator: str = "cpu") -> multiprocessing.context.Ba
     fresh process.
 
     GPU presets keep spawned cells: whether a forked cell can initialise CUDA after these imports in
-    a CUDA build of torch has not been checked on a GPU host yet (``docs/runs/forkserver-cuda-check.py``
+    a CUDA build of torch has not been checked on a GPU host yet (``analysis/forkserver-cuda-check.py``
     checks it), and a GPU cell runs for minutes, so its seconds of imports matter little.
 
     Args:
@@ -256,9 +310,13 @@ def worker_environment() -> Iterator[None]:
 
 
 def is_recorded_preset(recorded: dict[str, Any], preset: Preset) -> bool:
-    """Whether a run directory's ``preset.json`` is ``preset`` (one recorded before the
-    anti-aliasing setting existed was rendered with ``LEGACY_MULTISAMPLES``)."""
-    return {"multisamples": LEGACY_MULTISAMPLES, **recorded} == json.loads(json.dumps(asdict(preset)))
+    """Whether a run directory's ``preset.json`` is ``preset``. Fields a record predates hold what
+    they meant then: no anti-aliasing (``LEGACY_MULTISAMPLES``), no trainer overrides, and the
+    SLURM resources (which do not change results) are not compared."""
+    legacy = {"multisamples": LEGACY_MULTISAMPLES, "ppo": {}, "grpo": {}, "sft": {}}
+    ours = json.loads(json.dumps(asdict(preset)))
+    ours.pop("slurm")
+    return {**legacy, **{k: v for k, v in recorded.items() if k != "slurm"}} == ours
 
 
 def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = False, launcher: str = "local", progress: bool = True,
@@ -304,7 +362,7 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
                 run_cell(preset, cell, out)
             except Exception as exc:  # noqa: BLE001 - one failed cell must not lose the others
                 failed.append(_failure(cell, exc))
-    from experiments.report import write_reports
+    from physground.experiments.report import write_reports
 
     summary = write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo) - len(failed))
     if failed:
@@ -317,14 +375,28 @@ def _failure(cell: Cell, exc: BaseException) -> str:
     return f"{cell.name} ({type(exc).__name__}: {exc})"
 
 
+def slurm_parameters(preset: Preset) -> dict[str, Any]:
+    """The submitit ``AutoExecutor.update_parameters`` of ``preset``'s cells (``preset.slurm``)."""
+    s = preset.slurm
+    params: dict[str, Any] = {
+        "timeout_min": s.timeout_min, "cpus_per_task": s.cpus_per_task, "mem_gb": s.mem_gb, "slurm_array_parallelism": s.array_parallelism,
+        "tasks_per_node": 1, "nodes": 1,
+    }
+    if s.gpus_per_node:
+        params["gpus_per_node"] = s.gpus_per_node
+    if s.partition is not None:
+        params["slurm_partition"] = s.partition
+    return params
+
+
 def _run_on_slurm(preset: Preset, cells: list[Cell], out: str) -> None:
     """One SLURM array task per cell (``submitit``); waits for all of them."""
     try:
         import submitit
     except ImportError as exc:
-        raise RuntimeError("--launcher slurm needs submitit: pip install submitit") from exc
+        raise RuntimeError("--launcher slurm needs submitit: pip install 'physground[slurm]'") from exc
     executor = submitit.AutoExecutor(folder=str(Path(out) / "slurm"))
-    executor.update_parameters(timeout_min=int(os.environ.get("PHYSGROUND_SLURM_MINUTES", "120")), cpus_per_task=2, slurm_array_parallelism=64)
+    executor.update_parameters(**slurm_parameters(preset))
     jobs = executor.map_array(run_cell, [preset] * len(cells), cells, [out] * len(cells))
     for job in jobs:
         job.result()

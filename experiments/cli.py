@@ -22,7 +22,7 @@ def given_options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    from envs import TASKS, SceneConfig
+    from physground.envs import TASKS, SceneConfig
 
     rows = [("id", "actions", "prompt")]
     for spec in TASKS.values():
@@ -35,7 +35,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from experiments.rendering import render_episode
+    from physground.experiments.rendering import render_episode
 
     result = render_episode(args.task, args.out, seed=args.seed, action=args.action, image_size=args.size, domain_randomization=args.domain_randomization)
     print(f"first frame: {result.first_frame}\nepisode GIF: {result.gif} ({result.frames} frames)")
@@ -44,9 +44,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_envs(args: argparse.Namespace) -> int:
-    from envs import TASKS
-    from envs.benchmark import format_table, machine_description, pin_to_one_core, run_benchmarks
-    from envs.files import atomic_write_text
+    from physground.envs import TASKS
+    from physground.envs.benchmark import format_table, machine_description, pin_to_one_core, run_benchmarks
+    from physground.envs.files import atomic_write_text
 
     pinned = pin_to_one_core()
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
@@ -69,9 +69,9 @@ def _cmd_bench_envs(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The interim main job: list the tasks, render an episode of each, benchmark them briefly."""
-    from envs import TASKS
-    from envs.benchmark import format_table, pin_to_one_core, run_benchmarks
-    from experiments.rendering import render_episode
+    from physground.envs import TASKS
+    from physground.envs.benchmark import format_table, pin_to_one_core, run_benchmarks
+    from physground.experiments.rendering import render_episode
 
     _cmd_envs(args)
     print()
@@ -84,7 +84,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain_vlm(args: argparse.Namespace) -> int:
-    from perception.tiny_vlm import SMALL_MODEL, PretrainSettings, TinyVLMConfig, pretrain
+    from physground.perception.tiny_vlm import SMALL_MODEL, PretrainSettings, TinyVLMConfig, pretrain
 
     for name in ("scenes", "eval_scenes", "epochs", "batch_size", "workers"):
         if getattr(args, name) < 1:
@@ -116,10 +116,10 @@ def _load_image(path: str) -> Any:
 
 
 def _make_grounder(name: str, vlm_path: str | None, grounder_path: str | None) -> Any:
-    from perception.grounder_training import SHIPPED_GROUNDER
-    from perception.grounders import LearnedGrounder, OracleGrounder, VLMGrounder
-    from perception.tiny_vlm import SHIPPED_CHECKPOINT
-    from perception.vlm import VLM
+    from physground.perception.grounder_training import SHIPPED_GROUNDER
+    from physground.perception.grounders import LearnedGrounder, OracleGrounder, VLMGrounder
+    from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+    from physground.perception.vlm import VLM
 
     if name == "oracle":
         return OracleGrounder()
@@ -134,8 +134,8 @@ def _make_grounder(name: str, vlm_path: str | None, grounder_path: str | None) -
 def _cmd_ground(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from envs.files import atomic_write
-    from perception.drawing import draw_graph
+    from physground.envs.files import atomic_write
+    from physground.perception.drawing import draw_graph
 
     if args.grounder == "oracle":
         raise ValueError("the oracle grounder needs simulator ground truth, not an image; use --grounder learned or vlm")
@@ -156,9 +156,9 @@ def _cmd_ground(args: argparse.Namespace) -> int:
 def _cmd_eval_grounder(args: argparse.Namespace) -> int:
     import time
 
-    from envs.benchmark import machine_description
-    from envs.files import atomic_write_text
-    from perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
+    from physground.envs.benchmark import machine_description
+    from physground.envs.files import atomic_write_text
+    from physground.perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
 
     if args.per_task < 1:
         raise ValueError(f"--per-task must be at least 1, got {args.per_task}")
@@ -180,8 +180,8 @@ def _cmd_eval_grounder(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_grounder(args: argparse.Namespace) -> int:
-    from perception.grounder_training import GrounderSettings, train_grounder
-    from perception.grounding_eval import format_scores
+    from physground.perception.grounder_training import GrounderSettings, train_grounder
+    from physground.perception.grounding_eval import format_scores
 
     settings = GrounderSettings(
         out=args.out, n_scenes=args.scenes, eval_per_task=args.eval_per_task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -194,8 +194,8 @@ def _cmd_train_grounder(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_refiner(args: argparse.Namespace) -> int:
-    from perception.grounding_eval import format_scores
-    from perception.refiner_training import RefinerSettings, train_refiner
+    from physground.perception.grounding_eval import format_scores
+    from physground.perception.refiner_training import RefinerSettings, train_refiner
 
     settings = RefinerSettings(
         out=args.out, n_scenes=args.scenes, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -210,10 +210,10 @@ def _cmd_train_refiner(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval_dynamics(args: argparse.Namespace) -> int:
-    from dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics
-    from dynamics.evaluation import evaluate, format_results
-    from envs.benchmark import machine_description
-    from envs.files import atomic_write_text
+    from physground.dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics
+    from physground.dynamics.evaluation import evaluate, format_results
+    from physground.envs.benchmark import machine_description
+    from physground.envs.files import atomic_write_text
 
     if args.per_event < 1:
         raise ValueError(f"--per-event must be at least 1, got {args.per_event}")
@@ -231,10 +231,10 @@ def _cmd_eval_dynamics(args: argparse.Namespace) -> int:
 def _cmd_bench_dynamics(args: argparse.Namespace) -> int:
     import json
 
-    from dynamics.benchmark import rollout_benchmark, training_throughput
-    from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
-    from dynamics.data import PlaySettings, TransitionDataset, collate_transitions, generate_play
-    from envs.benchmark import machine_description, pin_to_one_core
+    from physground.dynamics.benchmark import rollout_benchmark, training_throughput
+    from physground.dynamics.checkpoint import SHIPPED_GNN, load_dynamics
+    from physground.dynamics.data import PlaySettings, TransitionDataset, collate_transitions, generate_play
+    from physground.envs.benchmark import machine_description, pin_to_one_core
 
     if args.device == "cpu" and args.one_core:
         pin_to_one_core()
@@ -247,26 +247,41 @@ def _cmd_bench_dynamics(args: argparse.Namespace) -> int:
     result["machine"] = machine_description()
     print(json.dumps(result, indent=1))
     if args.out:
-        from envs.files import atomic_write_text
+        from physground.envs.files import atomic_write_text
 
         atomic_write_text(args.out, json.dumps(result, indent=1))
     return 0
 
 
 def _cmd_train_agent(args: argparse.Namespace) -> int:
-    from experiments.agents import train_agent
+    from physground.agent.factory import AgentSpec
+    from physground.agent.training import TRAINER_CONFIGS, default_run_dir, train_agent, training_spec
+    from physground.envs.typed_config import given_fields
 
-    metrics = train_agent(args)
+    agent = AgentSpec(
+        agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics,
+        lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, image_size=args.image_size,
+        **given_options(args, "multisamples"),
+    )
+    overrides = {section: given_fields(args, section) for section in TRAINER_CONFIGS}
+    # shortcuts of the most used settings: the agent's own trainer's fields
+    shortcuts = {"lr": args.lr, "num_envs": args.num_envs, "async_envs": True if args.async_envs else None}
+    for name, value in shortcuts.items():
+        if value is not None:
+            overrides.setdefault(agent.trainer, {}).setdefault(name, value)
+    spec = training_spec(agent, steps=args.steps, accelerator=args.accelerator, overrides=overrides)
+    run = train_agent(spec, args.out or default_run_dir(agent), resume=args.resume)
+    metrics = run.read_metrics()
     final = metrics.get("final", {})
     shown = {k: round(v, 4) for k, v in final.items() if isinstance(v, float) and k in ("episodic_return", "success_rate", "reward", "charts/val_accuracy")}
-    print(f"run: {metrics['run']}  finished: {metrics.get('finished', True)}  {shown}")
+    print(f"run: {run.path}  finished: {metrics.get('finished', True)}  {shown}")
     return 0
 
 
 def _cmd_eval_agent(args: argparse.Namespace) -> int:
-    from agent.evaluation import evaluate_run
-    from agent.run import RunDir
-    from envs import TASKS
+    from physground.agent.evaluation import evaluate_run
+    from physground.agent.run import RunDir
+    from physground.envs import TASKS
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
@@ -284,10 +299,10 @@ def _cmd_eval_agent(args: argparse.Namespace) -> int:
 def _cmd_ceiling(args: argparse.Namespace) -> int:
     import json
 
-    from agent.evaluation import EVAL_SEED, imagination_ceiling
-    from envs.benchmark import machine_description
-    from envs.files import atomic_write_text
-    from envs.scene import DEFAULT_MULTISAMPLES
+    from physground.agent.evaluation import EVAL_SEED, imagination_ceiling
+    from physground.envs.benchmark import machine_description
+    from physground.envs.files import atomic_write_text
+    from physground.envs.scene import DEFAULT_MULTISAMPLES
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
@@ -314,9 +329,9 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
 
     import torch
 
-    from agent import benchmark
-    from envs.benchmark import machine_description
-    from envs.files import atomic_write_text
+    from physground.agent import benchmark
+    from physground.envs.benchmark import machine_description
+    from physground.envs.files import atomic_write_text
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -337,11 +352,13 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from experiments.ablation import Preset, run_ablation
+    from physground.experiments.ablation import Preset, run_ablation
 
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    preset = Preset.load(args.preset, vlm=args.vlm)
+    from physground.envs.typed_config import given_fields
+
+    preset = Preset.load(args.preset, vlm=args.vlm, slurm=given_fields(args, "slurm") or None)
     out = args.out or f"out/ablation-{preset.name}"
     only = tuple(a.strip() for a in args.agents.split(",") if a.strip()) if args.agents else None
     summary = run_ablation(preset, out, workers=args.workers, resume=args.resume, launcher=args.launcher, only_agents=only)
@@ -353,7 +370,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from experiments.probing import run_probing
+    from physground.experiments.probing import run_probing
 
     if args.scenes < 10:
         raise ValueError(f"--scenes must be at least 10 (5-fold cross-validation), got {args.scenes}")
@@ -366,7 +383,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 def _cmd_eval_images(args: argparse.Namespace) -> int:
     import json
 
-    from experiments.real_images import evaluate_images
+    from physground.experiments.real_images import evaluate_images
 
     result = evaluate_images(args.run, args.task, args.images, args.labels, out=args.out)
     print(json.dumps(result, indent=1))
@@ -401,6 +418,17 @@ def _add_perception_training_args(p: argparse.ArgumentParser, scenes: int, lr: f
     p.add_argument("--workers", type=int, default=1, help="rendering processes")
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
+
+
+def _add_trainer_arguments(p: argparse.ArgumentParser) -> None:
+    """``--ppo.*``, ``--grpo.*``, ``--sft.*``: every hyper-parameter of the three trainers (those
+    that ``--steps`` sets excepted), applied over the agent's defaults."""
+    from physground.agent.configs import GRPOConfig, PPOConfig, SFTConfig
+    from physground.envs.typed_config import add_arguments
+
+    add_arguments(p, PPOConfig, "ppo", skip=("total_steps",))
+    add_arguments(p, GRPOConfig, "grpo", skip=("updates",))
+    add_arguments(p, SFTConfig, "sft", skip=("examples",))
 
 
 def _command_line() -> str:
@@ -507,22 +535,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-agent", help="train an agent on a task (PPO, GRPO or SFT, by agent)")
     p.add_argument("--agent", required=True, help="vlm-zero-shot, vlm-ppo, vlm-grpo, vlm-sft, hybrid, hybrid-no-dynamics, hybrid-oracle, hybrid-task-slots, mlp")
     p.add_argument("--task", required=True, help="a physground task, or any gymnasium id for the mlp agent (e.g. CartPole-v1)")
-    p.add_argument("--steps", type=int, default=None, help="environment steps (answers) to train on; default per agent")
+    p.add_argument("--steps", type=int, default=None, help="environment steps (answers) to train on; default per agent (agent.training.DEFAULT_STEPS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run directory (default runs/{task}__{agent}__{seed}__{time})")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--num-envs", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--num-envs", type=int, default=None, help="short for --ppo.num_envs")
+    p.add_argument("--lr", type=float, default=None, help="the agent's trainer's learning rate (short for --ppo.lr, --grpo.lr or --sft.lr)")
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--lora-targets", default="language", help="where VLM agents' LoRA adapters go: language (default) or all (also the vision tower and projector)")
     p.add_argument("--vlm-mode", choices=("score", "generate"), default="score")
     p.add_argument("--vlm", default=None, help="VLM checkpoint (default: the shipped tiny VLM)")
     p.add_argument("--grounder", default=None, help="learned grounder folder of hybrid agents (default: the shipped one)")
     p.add_argument("--dynamics", default=None, help="dynamics model folder of hybrid agents that imagine (default: the shipped GNN)")
-    p.add_argument("--async-envs", action="store_true", help="AsyncVectorEnv (exact resume needs the default sync envs)")
+    p.add_argument("--async-envs", action="store_true", help="short for --ppo.async_envs true: AsyncVectorEnv (exact resume needs the default sync envs)")
     p.add_argument("--accelerator", default="cpu", help="cpu, cuda, auto")
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
+    _add_trainer_arguments(p)
     p.set_defaults(handler=_cmd_train_agent)
 
     p = sub.add_parser("eval-agent", help="evaluate a run's agent on its task or every task")
@@ -549,6 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--launcher", choices=("local", "slurm"), default="local", help="slurm: one submitit array task per cell")
     p.add_argument("--agents", default=None, help="run only these agents' cells (comma-separated); reports cover every finished cell")
     p.add_argument("--vlm", default=None, help="VLM checkpoint for every agent (default: the preset's, else the shipped tiny VLM)")
+    from physground.envs.typed_config import add_arguments
+    from physground.experiments.ablation import SlurmConfig
+
+    add_arguments(p, SlurmConfig, "slurm")  # each cell's SLURM resources over the preset's
     p.set_defaults(handler=_cmd_ablate)
 
     p = sub.add_parser("probe", help="linear probes per VLM layer for physical quantities (base VLM vs trained runs)")
@@ -590,7 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["train-dynamics"]:  # a LightningCLI: it parses its own arguments
-            from experiments.train_dynamics import train_dynamics
+            from physground.experiments.train_dynamics import train_dynamics
 
             train_dynamics(argv[1:])
             return 0

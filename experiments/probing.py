@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs import CatchEnv, SceneConfig, TowerStabilityEnv
-from envs.files import atomic_write, atomic_write_text
-from envs.scene import BLOCK_SIZE, find_object
+from physground.envs import CatchEnv, SceneConfig, TowerStabilityEnv
+from physground.envs.files import atomic_write, atomic_write_text
+from physground.envs.scene import BLOCK_SIZE, find_object
 
 
 @dataclass
@@ -138,9 +138,9 @@ def probe_model(vlm: Any, datasets: list[ProbeData]) -> dict[str, list[float]]:
 
 def run_probing(runs: list[str], n: int, out: str | Path) -> dict[str, Any]:
     """Probe the base VLM and the VLM of each run; write probing.json, probing.md, probing.png."""
-    from agent.evaluation import load_agent
-    from perception.tiny_vlm import SHIPPED_CHECKPOINT
-    from perception.vlm import VLM
+    from physground.agent.factory import load_agent
+    from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+    from physground.perception.vlm import VLM
 
     datasets = probe_datasets(n)
     results = {"base VLM": probe_model(VLM.load(SHIPPED_CHECKPOINT), datasets)}

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-import envs
-from envs.files import atomic_write_text
+from physground import envs
+from physground.envs.files import atomic_write_text
 
 
 @dataclass
@@ -84,7 +84,7 @@ def read_labels(images_dir: str | Path, labels_csv: str | Path, task: str, size:
 
 def evaluate_images(run_dir: str | Path, task: str, images_dir: str | Path, labels_csv: str | Path, out: str | Path | None = None) -> dict[str, Any]:
     """Accuracy of a run's agent on labelled photographs; predictions written to ``out`` (CSV)."""
-    from agent.evaluation import load_agent, policy_for_task
+    from physground.agent.factory import load_agent
 
     spec, policy = load_agent(run_dir)
     if spec.agent == "hybrid-oracle":
@@ -92,7 +92,7 @@ def evaluate_images(run_dir: str | Path, task: str, images_dir: str | Path, labe
     if spec.agent == "mlp":
         raise ValueError("the mlp agent reads vector observations, not photographs")
     name = envs.task_spec(task).name
-    policy = policy_for_task(spec, policy, name)
+    policy = policy.for_task(name)
     data = read_labels(images_dir, labels_csv, name, spec.image_size)
     prompt = envs.task_spec(name).env_class(scene=envs.SceneConfig(render_images=False)).reset(seed=0)[0]["prompt"]
     predictions = []

@@ -9,8 +9,8 @@ from typing import Any
 import imageio.v2 as imageio
 import numpy as np
 
-from envs import SceneConfig, task_spec
-from envs.files import atomic_write
+from physground.envs import SceneConfig, task_spec
+from physground.envs.files import atomic_write
 
 
 @dataclass

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-import envs
-from envs.files import atomic_write, atomic_write_text
-from experiments.stats import bootstrap_ci, bootstrap_statistic
+from physground import envs
+from physground.envs.files import atomic_write, atomic_write_text
+from physground.experiments.stats import bootstrap_ci, bootstrap_statistic
 
 CSV_COLUMNS = ("agent", "seed", "train_task", "test_task", "accuracy", "mean_reward", "episodes")
 

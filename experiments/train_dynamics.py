@@ -2,7 +2,9 @@
 
 The resolved config is saved next to the TensorBoard logs (LightningCLI's ``config.yaml``); after
 training, the model is exported (weights + normalisation statistics + config + card) to
-``--export``. Several GPUs: ``--trainer.devices N --trainer.strategy ddp`` (no code changes).
+``--export``. Several GPUs: ``--trainer.devices N --trainer.strategy ddp`` (Lightning DDP, no code
+changes; ``ddp_spawn`` on CPUs, over gloo, is tested). The model exported is rank 0's, with the
+weights every rank shares.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Sequence
 
 from lightning.pytorch.cli import LightningCLI
 
-from dynamics.checkpoint import save_dynamics
-from dynamics.module import DynamicsModule, PlayDataModule, rollout_position_errors
+from physground.dynamics.checkpoint import save_dynamics
+from physground.dynamics.module import DynamicsModule, PlayDataModule, rollout_position_errors
 
 
 class _DynamicsCLI(LightningCLI):
@@ -37,6 +39,7 @@ def train_dynamics(argv: Sequence[str]) -> Path:
     init_digest = hashlib.sha256((Path(init_from) / "model.safetensors").read_bytes()).hexdigest() if init_from else None
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     module, data = cli.model, cli.datamodule
+    data.setup("validate")  # under ddp_spawn the data was set up in the spawned processes only (cached: cheap)
     errors = rollout_position_errors(module.model.cpu(), data.data, data.val_ids)
     export = Path(cli.config["export"])
     summary = {
@@ -46,6 +49,7 @@ def train_dynamics(argv: Sequence[str]) -> Path:
         "train_transitions": len(data.train_ids) * (data.settings.frames - data.hparams.horizon),
         "validation_rollout_error_blocks": errors,
         "epochs": int(cli.trainer.current_epoch),
+        "world_size": int(cli.trainer.world_size),
         "steps": int(cli.trainer.global_step),
         "seconds": round(time.time() - started, 1),
         "log_dir": cli.trainer.log_dir,

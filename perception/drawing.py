@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from envs.scene import project_points
-from perception.scene_graph import SceneGraph
+from physground.envs.scene import project_points
+from physground.perception.scene_graph import SceneGraph
 
 SCALE = 4
 """Images are upscaled this much before drawing, so labels stay legible on 128 px frames."""

@@ -15,14 +15,14 @@ from typing import Any
 
 import torch
 
-from envs.files import atomic_directory
-from envs.scene import DEFAULT_MULTISAMPLES, SceneConfig
-from perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder, grounder_loss, scene_targets
-from perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
-from perception.scene_data import render_scenes
-from perception.supervised_module import supervised_module
-from perception.tiny_vlm import SHIPPED_CHECKPOINT, machine_summary
-from perception.vlm import VLM
+from physground.envs.files import atomic_directory
+from physground.envs.scene import DEFAULT_MULTISAMPLES, SceneConfig
+from physground.perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder, grounder_loss, scene_targets
+from physground.perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
+from physground.perception.scene_data import render_scenes
+from physground.perception.supervised_module import supervised_module
+from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT, machine_summary
+from physground.perception.vlm import VLM
 
 SHIPPED_GROUNDER = Path(__file__).parent / "checkpoints" / "learned-grounder"
 

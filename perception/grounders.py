@@ -25,10 +25,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from envs.scene import BALL_RADIUS, BLOCK_SIZE, COLOURS, SURFACES, Scene, quat_from_axis_angle
-from perception.refiner import PositionRefiner, RefinerConfig, images_to_tensor, refine_centres
-from perception.scene_graph import Node, SceneGraph, SceneGraphError
-from perception.vlm import VLM, ImageLike, to_pil
+from physground.envs.scene import BALL_RADIUS, BLOCK_SIZE, COLOURS, SURFACES, Scene, quat_from_axis_angle
+from physground.perception.refiner import PositionRefiner, RefinerConfig, images_to_tensor, refine_centres
+from physground.perception.scene_graph import Node, SceneGraph, SceneGraphError
+from physground.perception.vlm import VLM, ImageLike, to_pil
 
 CLASSES = ("none", "cube", "ball", "ramp", "ramp_support", "platform", "mat", "zone", "basket")
 """What a query can predict: nothing, a movable object, or one of the static slots."""
@@ -439,7 +439,7 @@ class LearnedGrounder(Grounder):
         there is one, and a model card to ``path``."""
         from safetensors.torch import save_file
 
-        from envs.files import atomic_write, atomic_write_text
+        from physground.envs.files import atomic_write, atomic_write_text
 
         def save_module(module: nn.Module, name: str) -> None:
             state = {k: v.contiguous() for k, v in module.state_dict().items()}
@@ -455,6 +455,21 @@ class LearnedGrounder(Grounder):
         atomic_write_text(path / "config.json", json.dumps(meta, indent=2))
         if card:
             atomic_write_text(path / "README.md", card)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, vlm: VLM | str | Path | None = None) -> LearnedGrounder:
+        """Load a grounder folder saved by :meth:`save` with the VLM whose image tokens it reads:
+        ``vlm`` (a loaded VLM or a checkpoint folder); None: the shipped tiny VLM, the one the
+        shipped grounder was trained on.
+
+        Raises:
+            FileNotFoundError, ValueError: As :meth:`load`.
+        """
+        if not isinstance(vlm, VLM):
+            from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+
+            vlm = VLM.load(vlm if vlm is not None else SHIPPED_CHECKPOINT)
+        return cls.load(path, vlm)
 
     @classmethod
     def load(cls, path: str | Path, vlm: VLM) -> LearnedGrounder:

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from envs.scene import BLOCK_SIZE, DEFAULT_MULTISAMPLES, Scene
-from perception.grounders import Grounder
-from perception.scene_data import RenderedScenes, render_scenes
-from perception.scene_graph import SceneGraph
+from physground.envs.scene import BLOCK_SIZE, DEFAULT_MULTISAMPLES, Scene
+from physground.perception.grounders import Grounder
+from physground.perception.scene_data import RenderedScenes, render_scenes
+from physground.perception.scene_graph import SceneGraph
 
 MAX_MATCH_DISTANCE = 2 * BLOCK_SIZE
 
@@ -125,7 +125,7 @@ def evaluation_scenes(
     n_per_task: int, seed: int = 20_000_001, workers: int = 1, dr_fraction: float = 0.0, multisamples: int = DEFAULT_MULTISAMPLES,
 ) -> RenderedScenes:
     """Fresh scenes for grounding evaluation: ``n_per_task`` of each task."""
-    from envs import TASKS
+    from physground.envs import TASKS
 
     return render_scenes(n_per_task * len(TASKS), seed, dr_fraction=dr_fraction, workers=workers, multisamples=multisamples)
 

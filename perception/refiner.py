@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from envs.scene import BLOCK_SIZE, project_points
+from physground.envs.scene import BLOCK_SIZE, project_points
 
 REFINED_AXES = (0, 2)
 """World axes the refiner corrects: x (image horizontal) and z (image vertical)."""

@@ -20,16 +20,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.files import atomic_directory
-from envs.scene import BLOCK_SIZE, DEFAULT_MULTISAMPLES, SceneConfig
-from perception.grounder_training import SHIPPED_GROUNDER
-from perception.grounders import LearnedGrounder
-from perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
-from perception.refiner import REFINED_AXES, PositionRefiner, RefinerConfig, crop_around
-from perception.scene_data import render_scenes
-from perception.supervised_module import supervised_module
-from perception.tiny_vlm import SHIPPED_CHECKPOINT, machine_summary
-from perception.vlm import VLM
+from physground.envs.files import atomic_directory
+from physground.envs.scene import BLOCK_SIZE, DEFAULT_MULTISAMPLES, SceneConfig
+from physground.perception.grounder_training import SHIPPED_GROUNDER
+from physground.perception.grounders import LearnedGrounder
+from physground.perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
+from physground.perception.refiner import REFINED_AXES, PositionRefiner, RefinerConfig, crop_around
+from physground.perception.scene_data import render_scenes
+from physground.perception.supervised_module import supervised_module
+from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT, machine_summary
+from physground.perception.vlm import VLM
 
 BLOCK_TASKS = ("TowerStability", "TowerBuild", "BlockRemoval", "Push")
 

@@ -10,9 +10,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from envs import TASKS, SceneConfig
-from envs.base import PhysicsTaskEnv
-from envs.scene import DEFAULT_MULTISAMPLES, Scene
+from physground.envs import TASKS, SceneConfig
+from physground.envs.base import PhysicsTaskEnv
+from physground.envs.scene import DEFAULT_MULTISAMPLES, Scene
 
 
 def scene_seed(seed: int, index: int) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.scene import BLOCK_SIZE, COLOURS, MARK_COLOURS, SURFACES
+from physground.envs.scene import BLOCK_SIZE, COLOURS, MARK_COLOURS, SURFACES
 
 SHAPES = ("cube", "ball", "box", "basket", "zone")
 COLOUR_NAMES = tuple(COLOURS) + tuple(MARK_COLOURS) + ("none",)

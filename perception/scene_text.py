@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.scene import BLOCK_SIZE, COLOURS, Scene
+from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene
 
 QUESTION_TYPES = ("count", "colour", "order", "left_right", "highest", "material", "exists", "caption", "offset")
 """Every question type; held-out accuracy is reported per type."""

@@ -25,10 +25,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from envs import TASKS, SceneConfig
-from envs.files import atomic_directory
-from perception.scene_data import draw_and_render, run_chunks
-from perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, normalize_answer, scene_questions
+from physground.envs import TASKS, SceneConfig
+from physground.envs.files import atomic_directory
+from physground.perception.scene_data import draw_and_render, run_chunks
+from physground.perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, normalize_answer, scene_questions
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny-vlm"
 """Where the shipped tiny VLM lives (the default VLM of every agent)."""
@@ -261,7 +261,7 @@ class AnswerCollator:
     def __call__(self, batch: list[tuple[np.ndarray, str, str]]) -> dict[str, torch.Tensor]:
         from PIL import Image
 
-        from perception.vlm import format_prompt
+        from physground.perception.vlm import format_prompt
 
         images = [Image.fromarray(im) for im, _, _ in batch]
         texts = [format_prompt(self.processor, q) for _, q, _ in batch]
@@ -386,7 +386,7 @@ def pretrain(settings: PretrainSettings) -> dict[str, Any]:
     """
     import lightning as L
 
-    from perception.vlm import VLM
+    from physground.perception.vlm import VLM
 
     started = time.time()
     L.seed_everything(settings.seed, workers=True)

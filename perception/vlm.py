@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from envs.files import atomic_directory
+from physground.envs.files import atomic_directory
 
 ImageLike = np.ndarray | Image.Image
 

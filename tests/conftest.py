@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import envs  # noqa: F401  (registers the ids, sets MUJOCO_GL)
-from envs import TASKS, SceneConfig
+from physground import envs  # noqa: F401  (registers the ids, sets MUJOCO_GL)
+from physground.envs import TASKS, SceneConfig
 
 CORPUS = ["Will this block tower fall? yes no", "What colour is the ball? red green blue yellow", "left right stay 1 2 3 -4 +4"] * 20
 
@@ -35,7 +35,7 @@ def llava_dir(tmp_path_factory):
     """A tiny LLaVA (CLIP vision tower + Llama) saved like any Hugging Face checkpoint."""
     import torch
 
-    from perception.tiny_vlm import SMALL_MODEL, build_model, build_processor, task_texts, train_tokenizer
+    from physground.perception.tiny_vlm import SMALL_MODEL, build_model, build_processor, task_texts, train_tokenizer
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("llava")

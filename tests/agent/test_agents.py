@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from agent.factory import AgentSpec, build_policy, component_folders, env_factory
-from agent.hybrid import EVENT_ENCODINGS, EVENT_FEATURES, event_vector
-from agent.ppo import PPOConfig, train_ppo
-from agent.run import RunDir
-from agent.sft import expert_examples, train_sft
-from envs import SceneConfig, TowerStabilityEnv
-from envs.files import weights_digest
-from experiments.cli import main
+from physground.agent.factory import AgentSpec, build_policy, component_folders, env_factory
+from physground.agent.hybrid import EVENT_ENCODINGS, EVENT_FEATURES, event_vector
+from physground.agent.ppo import PPOConfig, train_ppo
+from physground.agent.run import RunDir
+from physground.agent.sft import SFTConfig, expert_examples, train_sft
+from physground.envs import SceneConfig, TowerStabilityEnv
+from physground.envs.files import weights_digest
+from physground.experiments.cli import main
 
 
 def test_event_vectors_read_outcomes_through_their_roles():
@@ -44,7 +44,7 @@ def test_the_task_slot_encoding_keeps_each_task_s_own_event_next_to_asked():
 
 @pytest.mark.parametrize("task", ["TowerStability", "TowerBuild", "BlockRemoval", "RollOff", "Catch", "Push"])
 def test_every_task_names_the_roles_of_its_simulated_events(task):
-    from envs import task_spec
+    from physground.envs import task_spec
 
     spec = task_spec(task)
     env = spec.env_class(scene=SceneConfig(render_images=False))
@@ -92,7 +92,7 @@ def test_hybrid_trains_only_its_decision_network(oracle_hybrid, tmp_path):
 
 
 def test_the_task_slot_ablation_differs_from_the_hybrid_only_in_its_event_encoding():
-    from agent.hybrid import HybridPolicy
+    from physground.agent.hybrid import HybridPolicy
 
     policy = build_policy(AgentSpec("hybrid-task-slots", "RollOff"))
     assert policy.event_features == EVENT_ENCODINGS["task-slots"] and policy.with_task("Catch").event_encoding == "task-slots"
@@ -127,7 +127,8 @@ def test_sft_fine_tunes_and_saves_the_adapters(tmp_path, llava_dir):
     torch.manual_seed(0)
     policy = build_policy(AgentSpec("vlm-sft", "TowerStability", vlm=str(llava_dir), lora_rank=4))
     before = {n: p.clone() for n, p in policy.named_parameters() if p.requires_grad}
-    metrics = train_sft(policy, "TowerStability", RunDir(tmp_path / "s"), seed=0, examples=12, epochs=1, batch_size=4, lr=1e-2, image_size=64, progress=False)
+    metrics = train_sft(policy, "TowerStability", RunDir(tmp_path / "s"), seed=0, config=SFTConfig(examples=12, epochs=1, batch_size=4, lr=1e-2), image_size=64,
+                        progress=False)
     assert metrics["final"]["epoch"] == 1 and "charts/val_accuracy" in metrics["final"]
     assert any(not torch.equal(p, before[n]) for n, p in policy.named_parameters() if n in before)
     assert RunDir(tmp_path / "s").has_checkpoint()
@@ -167,8 +168,8 @@ def test_each_agent_records_the_components_it_loads(agent, components):
 
 
 def test_a_hybrid_run_records_and_loads_the_dynamics_model_it_was_given(tmp_path, capsys):
-    from agent.evaluation import load_agent
-    from dynamics.checkpoint import SHIPPED_GNN
+    from physground.agent.factory import load_agent
+    from physground.dynamics.checkpoint import SHIPPED_GNN
 
     other = tmp_path / "gnn"
     shutil.copytree(SHIPPED_GNN, other)
@@ -192,8 +193,9 @@ def test_a_hybrid_run_records_and_loads_the_dynamics_model_it_was_given(tmp_path
 
 
 def test_a_run_records_its_anti_aliasing_and_is_evaluated_with_it(tmp_path, monkeypatch):
-    import agent.evaluation as evaluation
-    from agent.evaluation import evaluate_run, load_agent
+    import physground.agent.evaluation as evaluation
+    from physground.agent.evaluation import evaluate_run
+    from physground.agent.factory import load_agent
 
     run = tmp_path / "run"
     args = ["train-agent", "--agent", "hybrid-oracle", "--task", "RollOff", "--steps", "16", "--num-envs", "2", "--image-size", "32"]
@@ -230,11 +232,11 @@ def test_train_agent_refuses_to_overwrite_a_run_and_resume_needs_a_checkpoint(tm
 
 
 def test_hybrid_survives_a_grounder_that_misses_an_object_the_task_needs():
-    from envs import CatchEnv
+    from physground.envs import CatchEnv
 
     policy = build_policy(AgentSpec("hybrid-no-dynamics", "Catch"))
     policy.use_dynamics = True
-    from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
+    from physground.dynamics.checkpoint import SHIPPED_GNN, load_dynamics
 
     policy.dynamics = load_dynamics(SHIPPED_GNN)
     scene = CatchEnv(scene=SceneConfig(render_images=False)).propose_scene(0)
@@ -247,8 +249,8 @@ def test_hybrid_survives_a_grounder_that_misses_an_object_the_task_needs():
 
 def test_evaluation_outcomes_are_listed_in_episode_order():
     """Catch episodes end at different steps; successes must still line up with the seeds."""
-    from agent.evaluation import EVAL_SEED, evaluate_policy
-    from agent.policies import Policy
+    from physground.agent.evaluation import EVAL_SEED, evaluate_policy
+    from physground.agent.policies import Policy
 
     class FollowTheBall(Policy):  # moves the basket towards the ball when it is far off: catches some
         def prepare(self, obs, infos=None):  # noqa: ANN001, ANN201
@@ -273,7 +275,7 @@ def _symbolic_hits_by_hand(first_seed: int, episodes: int) -> float:
     ``first_seed``, recomputed without the ceiling's code."""
     import gymnasium as gym
 
-    from perception.scene_graph import SceneGraph, settle, symbolic_stability
+    from physground.perception.scene_graph import SceneGraph, settle, symbolic_stability
 
     env = gym.make("physground/TowerStability-v0", scene={"image_size": 64})
     hits = []
@@ -287,7 +289,7 @@ def _symbolic_hits_by_hand(first_seed: int, episodes: int) -> float:
 def test_evaluation_builds_no_autograd_graph():
     """Greedy evaluation of every agent runs under no_grad (a graph per step would cost VLM cells
     a gigabyte in the quick ablation)."""
-    from agent.evaluation import evaluate_policy
+    from physground.agent.evaluation import evaluate_policy
 
     policy = build_policy(AgentSpec("mlp", "CartPole-v1"))
     grad_modes = []
@@ -303,8 +305,8 @@ def test_evaluation_builds_no_autograd_graph():
 
 
 def test_reset_batches_cover_the_seeds_in_order_with_stacked_observations():
-    from agent.evaluation import reset_batches
-    from agent.factory import env_factory
+    from physground.agent.evaluation import reset_batches
+    from physground.agent.factory import env_factory
 
     env = env_factory("TowerStability", 64)()
     batches = list(reset_batches(env, 700, episodes=5, batch=2))
@@ -319,7 +321,7 @@ def test_reset_batches_cover_the_seeds_in_order_with_stacked_observations():
 
 
 def test_the_imagination_ceiling_reads_answers_without_a_policy():
-    from agent.evaluation import EVAL_SEED, imagination_ceiling
+    from physground.agent.evaluation import EVAL_SEED, imagination_ceiling
 
     result = imagination_ceiling("TowerStability", episodes=6, image_size=64)
     assert set(result) == {f"{kind}, {source}" for kind in ("imagination", "symbolic check") for source in ("learned grounder", "simulator scenes")}
@@ -330,8 +332,8 @@ def test_the_imagination_ceiling_reads_answers_without_a_policy():
 
 
 def test_the_imagination_ceiling_takes_another_seed_range_and_dynamics_model(tmp_path):
-    from agent.evaluation import imagination_ceiling
-    from dynamics.checkpoint import SHIPPED_GNN
+    from physground.agent.evaluation import imagination_ceiling
+    from physground.dynamics.checkpoint import SHIPPED_GNN
 
     result = imagination_ceiling("TowerStability", episodes=5, image_size=64, seed=8_000_001, dynamics=str(SHIPPED_GNN))
     assert result["symbolic check, simulator scenes"] == pytest.approx(_symbolic_hits_by_hand(8_000_001, 5))
@@ -340,8 +342,8 @@ def test_the_imagination_ceiling_takes_another_seed_range_and_dynamics_model(tmp
 
 
 def test_the_imagination_ceiling_takes_another_grounder(tmp_path):
-    from agent.evaluation import imagination_ceiling
-    from perception.grounder_training import SHIPPED_GROUNDER
+    from physground.agent.evaluation import imagination_ceiling
+    from physground.perception.grounder_training import SHIPPED_GROUNDER
 
     default = imagination_ceiling("TowerStability", episodes=4, image_size=64)
     assert imagination_ceiling("TowerStability", episodes=4, image_size=64, grounder=str(SHIPPED_GROUNDER)) == default
@@ -359,7 +361,7 @@ def test_a_hybrid_trained_on_one_question_answers_another(tmp_path):
     """The role encoding's claim: what PPO learns about "asked" on RollOff carries over to a tower
     question. (The same training with event_encoding="task-slots" measured 97.5 % on RollOff and
     55 % on TowerStability, CPU.)"""
-    from agent.evaluation import evaluate_policy
+    from physground.agent.evaluation import evaluate_policy
 
     torch.manual_seed(0)
     policy = build_policy(AgentSpec("hybrid-oracle", "RollOff"))

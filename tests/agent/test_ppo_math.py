@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agent.grpo import group_advantages, grpo_loss
-from agent.ppo import compute_gae, ppo_loss
+from physground.agent.grpo import group_advantages, grpo_loss
+from physground.agent.ppo import compute_gae, ppo_loss
 
 
 def test_gae_matches_a_hand_calculation_with_episode_ends_and_a_truncation():

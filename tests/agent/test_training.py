@@ -9,20 +9,40 @@ import gymnasium as gym
 import pytest
 import torch
 
-import agent.ppo as ppo_module
-from agent.factory import AgentSpec, build_policy, env_factory
-from agent.grpo import GRPOConfig, train_grpo
-from agent.policies import MLPPolicy
-from agent.ppo import PPOConfig, train_ppo
-from agent.run import RunDir, TrainingError
+import physground.agent.ppo as ppo_module
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.agent.grpo import GRPOConfig, train_grpo
+from physground.agent.policies import MLPPolicy
+from physground.agent.ppo import PPOConfig, train_ppo
+from physground.agent.run import RunDir, TrainerCallback, TrainingError
 
 SMALL = PPOConfig(total_steps=4 * 8 * 32, num_envs=8, num_steps=32, update_epochs=2, checkpoint_every=1)
 
 
-def cartpole_run(path, seed=3, config=SMALL, resume=False):
+class SignalAfter(TrainerCallback):
+    """Sends this process ``signum`` after update ``update`` (a real signal, caught by the trainer);
+    records what the trainer reported."""
+
+    def __init__(self, update: int | None = None, signum: int = signal.SIGTERM) -> None:
+        self.update, self.signum = update, signum
+        self.updates: list[int] = []
+        self.checkpoints: list[int] = []
+
+    def on_update(self, run, update, record):
+        self.updates.append(update)
+        if update == self.update:
+            os.kill(os.getpid(), self.signum)
+
+    def on_checkpoint(self, run, update):
+        assert run.has_checkpoint()
+        self.checkpoints.append(update)
+
+
+def cartpole_run(path, seed=3, config=SMALL, resume=False, callbacks=()):
     torch.manual_seed(0)
     policy = MLPPolicy(4, 2)
-    metrics = train_ppo(policy, [lambda: gym.make("CartPole-v1")] * config.num_envs, config, RunDir(path), seed=seed, resume=resume, progress=False)
+    metrics = train_ppo(policy, [lambda: gym.make("CartPole-v1")] * config.num_envs, config, RunDir(path), seed=seed, resume=resume, progress=False,
+                        callbacks=callbacks)
     return policy, metrics
 
 
@@ -41,20 +61,13 @@ def test_same_seed_gives_identical_parameters_and_metrics(tmp_path):
     assert not all(torch.equal(v, params(c)[k]) for k, v in params(a).items())
 
 
-def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    reference, ref_metrics = cartpole_run(tmp_path / "whole")
-    original = ppo_module._log_update
-
-    def log_and_maybe_stop(writer, update, *args, **kwargs):
-        record = original(writer, update, *args, **kwargs)
-        if update == 2:
-            os.kill(os.getpid(), signal.SIGTERM)  # a real signal, caught by the trainer
-        return record
-
-    monkeypatch.setattr(ppo_module, "_log_update", log_and_maybe_stop)
-    _, partial = cartpole_run(tmp_path / "cut")
-    assert partial["updates"] == 2 and not partial["finished"]
-    monkeypatch.setattr(ppo_module, "_log_update", original)
+def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(tmp_path):
+    watch = SignalAfter()
+    reference, ref_metrics = cartpole_run(tmp_path / "whole", callbacks=[watch])
+    assert watch.updates == [1, 2, 3, 4] and watch.checkpoints == [1, 2, 3, 4]  # checkpoint_every=1
+    stop = SignalAfter(update=2)
+    _, partial = cartpole_run(tmp_path / "cut", callbacks=[stop])
+    assert partial["updates"] == 2 and not partial["finished"] and stop.checkpoints == [1, 2]
     resumed, metrics = cartpole_run(tmp_path / "cut", resume=True)
     assert metrics["finished"] and metrics["updates"] == 4
     for k, v in params(reference).items():
@@ -138,21 +151,8 @@ def test_vlm_ppo_trains_lora_only_and_resumes_exactly_on_a_physground_task(tmp_p
         policy = build_policy(spec)
         frozen = {n: p.clone() for n, p in policy.named_parameters() if not p.requires_grad}
         trained = {n: p.clone() for n, p in policy.named_parameters() if p.requires_grad}
-        if stop_after:
-            original = ppo_module._log_update
-
-            def stopper(writer, update, *a, **k):
-                record = original(writer, update, *a, **k)
-                if update == stop_after:
-                    os.kill(os.getpid(), signal.SIGINT)
-                return record
-
-            ppo_module._log_update = stopper
-        try:
-            train_ppo(policy, [env_factory("TowerStability", 64)] * 2, config, RunDir(path), seed=1, resume=resume, progress=False)
-        finally:
-            if stop_after:
-                ppo_module._log_update = original
+        callbacks = [SignalAfter(stop_after, signal.SIGINT)] if stop_after else []
+        train_ppo(policy, [env_factory("TowerStability", 64)] * 2, config, RunDir(path), seed=1, resume=resume, progress=False, callbacks=callbacks)
         return policy, frozen, trained
 
     policy, frozen, trained = run(tmp_path / "whole")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics, save_dynamics
-from dynamics.data import (
+from physground.dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP, load_dynamics, save_dynamics
+from physground.dynamics.data import (
     CRITICAL_MARGINS,
     PROP_DIM,
     PlaySettings,
@@ -25,7 +25,7 @@ from dynamics.data import (
     tower_margin,
     undo_displacement,
 )
-from dynamics.gnn import (
+from physground.dynamics.gnn import (
     DynamicsConfig,
     DynamicsModel,
     InteractionLayer,
@@ -36,10 +36,10 @@ from dynamics.gnn import (
     radius_edges,
     state_delta,
 )
-from dynamics.module import DynamicsModule, PlayDataModule
-from dynamics.rollout import imagine, pack_scenes, rollout_states
-from envs import SceneConfig, TowerStabilityEnv
-from envs.scene import BLOCK_SIZE, make_cube, new_scene
+from physground.dynamics.module import DynamicsModule, PlayDataModule
+from physground.dynamics.rollout import imagine, pack_scenes, rollout_states
+from physground.envs import SceneConfig, TowerStabilityEnv
+from physground.envs.scene import BLOCK_SIZE, make_cube, new_scene
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +340,7 @@ def test_the_play_mix_is_configurable_and_checked(tmp_path):
 
 
 def test_train_dynamics_reports_a_bad_config_value_in_one_line(tmp_path, capsys):
-    from experiments.cli import main
+    from physground.experiments.cli import main
 
     code = main(["train-dynamics", "--config", "experiments/configs/dynamics/quick.yaml", "--data.scenarios", "[tower,juggle]",
                  "--data.cache_dir", str(tmp_path / "cache"), "--export", str(tmp_path / "model")])
@@ -434,7 +434,7 @@ def test_a_rollout_loss_trains_from_a_saved_model_and_validation_stays_one_step(
 def test_train_dynamics_links_the_data_horizon_and_records_the_starting_weights(tmp_path, batch):
     import hashlib
 
-    from experiments.cli import main
+    from physground.experiments.cli import main
 
     start = DynamicsModel(DynamicsConfig(hidden=64, message_passing=2))
     start.fit_normalisation(batch["state"], batch["next_state"], batch["props"], batch["batch"])
@@ -466,7 +466,7 @@ def test_play_settings_refuse_a_step_off_the_simulators_grid(dt):
 
 
 def test_train_dynamics_gives_the_model_the_datas_step(tmp_path):
-    from experiments.cli import main
+    from physground.experiments.cli import main
 
     code = main(["train-dynamics", "--config", "experiments/configs/dynamics/quick.yaml", "--data.n_trajectories", "6", "--data.batch_size", "8",
                  "--data.dt", "0.05", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
@@ -479,3 +479,23 @@ def test_train_dynamics_gives_the_model_the_datas_step(tmp_path):
     assert training["train_transitions"] == 5 * (PlaySettings(dt=0.05).frames - 1)
     with pytest.raises(ValueError, match=r"has architecture .*dt=0.05.* this run configures .*dt=0.1"):
         DynamicsModule(hidden=64, message_passing=2, init_from=str(tmp_path / "model"))
+
+
+def test_train_dynamics_runs_lightning_ddp_on_two_cpu_processes(tmp_path, batch):
+    """Several devices are Lightning DDP: here two spawned CPU processes over gloo; the exported
+    model holds the weights they trained, not the starting ones."""
+    from physground.experiments.cli import main
+
+    start = DynamicsModel(DynamicsConfig(hidden=64, message_passing=2))
+    start.fit_normalisation(batch["state"], batch["next_state"], batch["props"], batch["batch"])
+    save_dynamics(start, tmp_path / "start")
+    code = main(["train-dynamics", "--config", "experiments/configs/dynamics/quick.yaml", "--data.n_trajectories", "6", "--data.batch_size", "8",
+                 "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+                 "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn", "--model.init_from", str(tmp_path / "start"),
+                 "--data.cache_dir", str(tmp_path / "cache"), "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"), "--export", str(tmp_path / "model")])
+    assert code == 0
+    training = json.loads((tmp_path / "model" / "config.json").read_text())["training"]
+    assert training["world_size"] == 2
+    trained = load_dynamics(tmp_path / "model").state_dict()
+    moved = [k for k, v in load_dynamics(tmp_path / "start").state_dict().items() if not torch.equal(v, trained[k])]
+    assert any(not k.endswith(("_mean", "_std")) for k in moved), "the spawned processes' training reached the export"

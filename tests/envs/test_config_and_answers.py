@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from envs import TASKS, SceneConfig, task_spec
-from envs.scene import BLOCK_SIZE, World, find_object, make_ball, make_cube, make_object, new_scene
+from physground.envs import TASKS, SceneConfig, task_spec
+from physground.envs.scene import BLOCK_SIZE, World, find_object, make_ball, make_cube, make_object, new_scene
 
 
 @pytest.mark.parametrize(

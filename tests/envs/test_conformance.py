@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs import TASKS, SceneConfig
+from physground.envs import TASKS, SceneConfig
 from tests.conftest import ALL_TASKS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envs.files import atomic_directory, atomic_path, atomic_write_text, weights_digest
+from physground.envs.files import atomic_directory, atomic_path, atomic_write_text, weights_digest
 
 
 def test_a_failed_text_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -6,8 +6,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from envs import SceneConfig
-from envs.scene import BLOCK_SIZE, TIMESTEP, World, find_object
+from physground.envs import SceneConfig
+from physground.envs.scene import BLOCK_SIZE, TIMESTEP, World, find_object
 from tests.conftest import ALL_TASKS, YES_NO_TASKS
 
 
@@ -177,7 +177,7 @@ def test_push_friction_orders_sliding_distance(make_env):
 
 
 def test_roll_off_surface_and_length_matter(make_env):
-    from envs.roll_off import build_roll_off_scene
+    from physground.envs.roll_off import build_roll_off_scene
 
     env = make_env("RollOff")
     env.reset(seed=0)

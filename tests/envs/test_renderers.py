@@ -5,8 +5,8 @@ import gc
 import mujoco
 import numpy as np
 
-from envs import renderers
-from envs.scene import BLOCK_SIZE, SceneConfig, World, make_cube, new_scene
+from physground.envs import renderers
+from physground.envs.scene import BLOCK_SIZE, SceneConfig, World, make_cube, new_scene
 
 
 def _tower(world: World, colours: tuple[str, ...], x_shift: float) -> None:

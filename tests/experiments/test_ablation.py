@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from experiments.ablation import Preset, cells_of, run_ablation
-from experiments.report import CSV_COLUMNS, summarise
-from experiments.stats import bootstrap_ci, bootstrap_statistic
+from physground.experiments.ablation import Preset, cells_of, run_ablation
+from physground.experiments.report import CSV_COLUMNS, summarise
+from physground.experiments.stats import bootstrap_ci, bootstrap_statistic
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_resume_skips_finished_cells_and_same_seed_gives_the_same_csv(micro, tmp
 
 
 def test_cell_processes_get_the_worker_environment_without_overriding_the_users(monkeypatch):
-    from experiments.ablation import WORKER_ENV, worker_environment
+    from physground.experiments.ablation import WORKER_ENV, worker_environment
 
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     with worker_environment():
@@ -66,14 +66,14 @@ def test_cells_start_from_a_preloading_fork_server_where_there_is_one():
     import importlib
     import multiprocessing
 
-    from experiments.ablation import CELL_PRELOAD, cell_process_context
+    from physground.experiments.ablation import CELL_PRELOAD, cell_process_context
 
     for module in CELL_PRELOAD:  # the fork server skips a module it cannot import without a word
         importlib.import_module(module)
     context = cell_process_context("cpu")
     if "forkserver" in multiprocessing.get_all_start_methods():
         assert context.get_start_method() == "forkserver"
-        assert {"torch", "transformers", "mujoco", "agent.evaluation"} <= set(CELL_PRELOAD)
+        assert {"torch", "transformers", "mujoco", "physground.agent.evaluation"} <= set(CELL_PRELOAD)
     else:
         assert context.get_start_method() == "spawn"
     assert cell_process_context("cuda").get_start_method() == "spawn", "GPU cells: forking after these imports is unchecked there"
@@ -158,7 +158,7 @@ def test_an_ablation_recorded_before_anti_aliasing_resumes_only_with_aliased_ren
     import dataclasses
     import json
 
-    from experiments.ablation import is_recorded_preset
+    from physground.experiments.ablation import is_recorded_preset
 
     preset, out, _ = micro
     assert is_recorded_preset(json.loads((out / "preset.json").read_text()), preset)
@@ -171,7 +171,7 @@ def test_an_ablation_recorded_before_anti_aliasing_resumes_only_with_aliased_ren
 def test_a_cell_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, llava_dir):
     import torch
 
-    from experiments.ablation import Cell, run_cell
+    from physground.experiments.ablation import Cell, run_cell
 
     preset = Preset.load("micro", vlm=str(llava_dir))
     first = run_cell(preset, Cell("hybrid-oracle", "TowerStability", 0), str(tmp_path / "a"))
@@ -183,7 +183,7 @@ def test_a_cell_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, l
 
 
 def test_cells_run_seed_by_seed_and_go_round_the_gpus(monkeypatch):
-    from experiments.ablation import gpus_for_cells, visible_gpus
+    from physground.experiments.ablation import gpus_for_cells, visible_gpus
 
     preset = Preset.load("quick")
     cells = cells_of(preset)
@@ -207,7 +207,7 @@ def test_only_agents_runs_a_part_of_the_grid_and_refuses_unknown_agents(tmp_path
 
 
 def test_the_grid_has_no_grpo_cell_for_a_multi_step_task_and_train_agent_refuses_one():
-    from agent.factory import AgentSpec
+    from physground.agent.factory import AgentSpec
 
     cells = cells_of(Preset.load("full"))
     assert not [c for c in cells if c.agent == "vlm-grpo" and c.train_task == "Catch"]
@@ -220,7 +220,7 @@ def test_the_grid_has_no_grpo_cell_for_a_multi_step_task_and_train_agent_refuses
 def test_a_failing_cell_does_not_stop_the_others_and_is_named(micro, tmp_path, monkeypatch):
     import shutil
 
-    import experiments.ablation as ablation
+    import physground.experiments.ablation as ablation
 
     preset, out, _ = micro
     copy = tmp_path / "copy"

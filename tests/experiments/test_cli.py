@@ -5,7 +5,7 @@ from __future__ import annotations
 import imageio.v2 as imageio
 import pytest
 
-from experiments.cli import main
+from physground.experiments.cli import main
 
 
 def test_envs_lists_every_task_with_its_actions(capsys):

@@ -6,10 +6,10 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from envs import SceneConfig, TowerStabilityEnv
-from experiments.cli import main
-from experiments.probing import logistic_accuracy, ridge_r2
-from experiments.real_images import read_labels, square_resize
+from physground.envs import SceneConfig, TowerStabilityEnv
+from physground.experiments.cli import main
+from physground.experiments.probing import logistic_accuracy, ridge_r2
+from physground.experiments.real_images import read_labels, square_resize
 
 
 def test_probes_decode_what_is_there_and_not_what_is_not():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from envs.scene import BLOCK_SIZE
-from perception.grounder_training import SHIPPED_GROUNDER
-from perception.grounders import (
+from physground.envs.scene import BLOCK_SIZE
+from physground.perception.grounder_training import SHIPPED_GROUNDER
+from physground.perception.grounders import (
     CLASSES,
     GrounderHead,
     GrounderHeadConfig,
@@ -22,9 +22,9 @@ from perception.grounders import (
     parse_object_list,
     scene_targets,
 )
-from perception.grounding_eval import evaluate_grounder, evaluation_scenes
-from perception.tiny_vlm import SHIPPED_CHECKPOINT
-from perception.vlm import VLM
+from physground.perception.grounding_eval import evaluate_grounder, evaluation_scenes
+from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+from physground.perception.vlm import VLM
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
-from envs.scene import BLOCK_SIZE, project_points
-from perception.grounder_training import SHIPPED_GROUNDER, GrounderSettings
-from perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder
-from perception.grounding_eval import evaluate_grounder
-from perception.refiner import PositionRefiner, RefinerConfig, crop_around, images_to_tensor, refine_centres
-from perception.refiner_training import BlockExamples, RefinerSettings, before_grounder
-from perception.scene_data import render_scenes
-from perception.tiny_vlm import SHIPPED_CHECKPOINT
-from perception.vlm import VLM
+from physground.envs.scene import BLOCK_SIZE, project_points
+from physground.perception.grounder_training import SHIPPED_GROUNDER, GrounderSettings
+from physground.perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder
+from physground.perception.grounding_eval import evaluate_grounder
+from physground.perception.refiner import PositionRefiner, RefinerConfig, crop_around, images_to_tensor, refine_centres
+from physground.perception.refiner_training import BlockExamples, RefinerSettings, before_grounder
+from physground.perception.scene_data import render_scenes
+from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+from physground.perception.vlm import VLM
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_the_default_settings_are_the_shipped_refiners_recipe():
     rendering processes aside), and the command line's defaults are the settings' defaults."""
     import json
 
-    from experiments.cli import build_parser
+    from physground.experiments.cli import build_parser
 
     recipe = json.loads((SHIPPED_GROUNDER / "refiner.json").read_text())["settings"]
     defaults = asdict(RefinerSettings(out="x"))
@@ -168,7 +168,7 @@ def test_the_shipped_refiner_places_blocks_more_precisely_than_the_head_alone(ti
 
 @pytest.mark.slow
 def test_train_refiner_end_to_end_writes_a_loadable_grounder_with_a_card(tiny_vlm, tmp_path):
-    from perception.refiner_training import train_refiner
+    from physground.perception.refiner_training import train_refiner
 
     out = tmp_path / "grounder"
     summary = train_refiner(RefinerSettings(out=str(out), n_scenes=60, steps=6, batch_size=16, eval_per_task=2, accelerator="cpu"))

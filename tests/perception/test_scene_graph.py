@@ -8,9 +8,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from envs import TASKS, SceneConfig
-from envs.scene import BLOCK_SIZE, make_ball, make_cube, make_object, new_scene, quat_from_axis_angle
-from perception.scene_graph import EDGE_FEATURES, NODE_FEATURES, RELATIONS, SceneGraph, SceneGraphError, settle, symbolic_stability
+from physground.envs import TASKS, SceneConfig
+from physground.envs.scene import BLOCK_SIZE, make_ball, make_cube, make_object, new_scene, quat_from_axis_angle
+from physground.perception.scene_graph import EDGE_FEATURES, NODE_FEATURES, RELATIONS, SceneGraph, SceneGraphError, settle, symbolic_stability
 
 H = BLOCK_SIZE / 2
 

@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from envs import TASKS, SceneConfig
-from envs.scene import BLOCK_SIZE
-from perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, caption, normalize_answer, offset_answer, scene_questions, tower_colours
-from perception.tiny_vlm import SHIPPED_CHECKPOINT, SMALL_MODEL, PretrainSettings, evaluate_vlm, generate_pairs, pretrain
-from perception.vlm import VLM
+from physground.envs import TASKS, SceneConfig
+from physground.envs.scene import BLOCK_SIZE
+from physground.perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, caption, normalize_answer, offset_answer, scene_questions, tower_colours
+from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT, SMALL_MODEL, PretrainSettings, evaluate_vlm, generate_pairs, pretrain
+from physground.perception.vlm import VLM
 
 OUTCOME_WORDS = re.compile(r"\b(fall|falls|fell|land|lands|catch|caught|topple|collapse|will|stable|stand)\b", re.I)
 

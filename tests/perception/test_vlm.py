@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from perception.vlm import VLM, format_prompt
+from physground.perception.vlm import VLM, format_prompt
 
 ARCHITECTURES = ["llava_dir", "gemma3_dir"]
 
@@ -207,7 +207,7 @@ def test_score_encoded_refuses_nothing_to_score(vlm):
 
 
 def test_option_token_cache_stays_bounded(vlm, images, monkeypatch):
-    import perception.vlm as vlm_module
+    import physground.perception.vlm as vlm_module
 
     monkeypatch.setattr(vlm_module, "OPTION_CACHE_SIZE", 3)
     encoded = vlm.encode_each(images[:1], ["q?"])

@@ -1,0 +1,66 @@
+"""Presets are validated whole before any work starts; SLURM resources come from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from physground.experiments.ablation import Preset, cells_of, slurm_parameters, training_spec_of
+from physground.experiments.cli import main
+
+GOOD = "name: x\nagents: [vlm-ppo]\ntrain_tasks: [TowerStability]\ntest_tasks: all\nseeds: [0]\nsteps: {vlm-ppo: 16}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("name: [unclosed\n", "is not valid YAML"),
+        ("- name: x\n", "must be a mapping of settings, got a YAML list"),
+        (GOOD.replace("name: x\n", ""), "missing field 'name'"),
+        (GOOD.replace("seeds: [0]", 'seeds: "0"'), "seeds must be a list of an integer, got '0'"),
+        (GOOD.replace("seeds: [0]", "seeds: [0, one]"), r"seeds\[1\] must be an integer, got 'one'"),
+        (GOOD.replace("{vlm-ppo: 16}", "{vlm-ppo: many}"), "steps.vlm-ppo must be an integer, got 'many'"),
+        (GOOD.replace("{vlm-ppo: 16}", "many"), "steps must be a mapping of an integer, got 'many'"),
+        (GOOD + "eval_episodes: three\n", "eval_episodes must be an integer, got 'three'"),
+        (GOOD + "eval_episodes: 0\n", "eval_episodes must be at least 1, got 0"),
+        (GOOD + "num_envs: -2\n", "ppo.num_envs must be a positive integer, got -2"),
+        (GOOD + "accelerator: tpu\n", "unknown accelerator 'tpu'"),
+        (GOOD + "seeds: [-1]\n", "seeds must be >= 0"),
+        (GOOD + "ppo: {gama: 0.9}\n", "ppo: unknown field 'gama'"),
+        (GOOD + "grpo: {lr: 0.1}\n", "grpo settings, but no agent of the preset trains with grpo"),
+        (GOOD + "slurm: {gpus_per_node: -1}\n", "slurm.gpus_per_node must be >= 0"),
+        (GOOD + "slurm: {cpus: 4}\n", "slurm: unknown field 'cpus'"),
+        (GOOD.replace("seeds: [0]", "seeds: []"), "seeds must be a non-empty list"),
+    ],
+)
+def test_a_bad_preset_is_one_line_naming_the_file_field_and_value_and_writes_nothing(text, message, tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as info:
+        Preset.load(str(path))
+    assert "bad.yaml" in str(info.value) and "\n" not in str(info.value)
+    out = tmp_path / "out"
+    assert main(["ablate", "--preset", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("physground: error: preset") and err.count("\n") == 1
+    assert not out.exists(), "nothing is written for a bad preset"
+
+
+def test_a_preset_s_trainer_settings_reach_its_cells():
+    preset = Preset.load("micro")
+    import dataclasses
+
+    tuned = dataclasses.replace(preset, ppo={"gamma": 0.9})
+    specs = {c.agent: training_spec_of(tuned, c) for c in cells_of(tuned)}
+    assert specs["vlm-ppo"].trainer_config.gamma == 0.9 and specs["hybrid-oracle"].trainer_config.gamma == 0.9
+    assert specs["vlm-ppo"].trainer_config.num_envs == preset.num_envs
+    assert specs["vlm-zero-shot"].trainer_config is None
+
+
+def test_slurm_parameters_of_the_quick_and_full_presets():
+    quick = slurm_parameters(Preset.load("quick"))
+    assert quick == {"timeout_min": 30, "cpus_per_task": 2, "mem_gb": 4, "slurm_array_parallelism": 64, "tasks_per_node": 1, "nodes": 1}
+    full = slurm_parameters(Preset.load("full"))
+    assert full["gpus_per_node"] == 1 and full["cpus_per_task"] == 4 and full["mem_gb"] == 32 and full["timeout_min"] == 60
+    flagged = slurm_parameters(Preset.load("full", slurm={"partition": "gpu", "timeout_min": 90}))
+    assert flagged["slurm_partition"] == "gpu" and flagged["timeout_min"] == 90 and flagged["gpus_per_node"] == 1, "flags refine the preset"
