@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from physground.experiments.ablation import Preset, cells_of, slurm_parameters, training_spec_of
@@ -64,3 +66,16 @@ def test_slurm_parameters_of_the_quick_and_full_presets():
     assert full["gpus_per_node"] == 1 and full["cpus_per_task"] == 4 and full["mem_gb"] == 32 and full["timeout_min"] == 60
     flagged = slurm_parameters(Preset.load("full", slurm={"partition": "gpu", "timeout_min": 90}))
     assert flagged["slurm_partition"] == "gpu" and flagged["timeout_min"] == 90 and flagged["gpus_per_node"] == 1, "flags refine the preset"
+
+
+def test_submitit_takes_the_parameters_and_writes_them_into_the_sbatch_script(tmp_path, monkeypatch):
+    submitit = pytest.importorskip("submitit")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")  # submitit looks for srun before it builds anything
+    executor = submitit.AutoExecutor(folder=str(tmp_path / "slurm"), cluster="slurm")
+    executor.update_parameters(**slurm_parameters(Preset.load("full", slurm={"partition": "gpu"})))
+    assert executor._executor.parameters == {"time": 60, "cpus_per_task": 4, "mem": "32GB", "ntasks_per_node": 1, "nodes": 1, "gpus_per_node": 1,
+                                             "array_parallelism": 64, "partition": "gpu"}
