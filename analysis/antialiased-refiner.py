@@ -8,8 +8,8 @@ The multisampling is set by the environment variable ``PHYSGROUND_OFFSAMPLES`` a
 ``SceneConfig.multisamples`` (the refiner's settings, the env of the cached episodes); unset or 0
 renders aliased, as physground did before 2026-11-27 (its default is 4 since).
 
-    PHYSGROUND_OFFSAMPLES=4 MUJOCO_GL=egl python docs/runs/antialiased-refiner.py train OUT [--workers W] [--scenes N] [--steps S] [--eval-per-task E]
-    PHYSGROUND_OFFSAMPLES=4 MUJOCO_GL=egl python docs/runs/antialiased-refiner.py cache TASK EPISODES GROUNDER OUT.json
+    PHYSGROUND_OFFSAMPLES=4 MUJOCO_GL=egl python analysis/antialiased-refiner.py train OUT [--workers W] [--scenes N] [--steps S] [--eval-per-task E]
+    PHYSGROUND_OFFSAMPLES=4 MUJOCO_GL=egl python analysis/antialiased-refiner.py cache TASK EPISODES GROUNDER OUT.json
 
 `cache` writes `imagination-variants.py`'s cache format; score it with
 `imagination-variants.py eval TASK OUT.json shipped`. The device recipe running both arms:
@@ -49,7 +49,7 @@ def main() -> None:
     c.add_argument("out", type=Path)
     args = parser.parse_args()
     if args.command == "train":
-        from perception.refiner_training import RefinerSettings, train_refiner
+        from physground.perception.refiner_training import RefinerSettings, train_refiner
 
         summary = train_refiner(RefinerSettings(
             out=args.out, workers=args.workers, n_scenes=args.scenes, steps=args.steps, eval_per_task=args.eval_per_task, multisamples=OFFSAMPLES,

@@ -7,7 +7,7 @@ the blocks above the gap dropping one block size):
 - the GNN from the settled start;
 - the GNN, majority of 5 starts with the tower's x positions jittered by 0.5 mm (are its errors chaotic?).
 
-    MUJOCO_GL=egl python docs/runs/blockremoval-drop-impact.py      # 2-core CPU, about 40 s
+    MUJOCO_GL=egl python analysis/blockremoval-drop-impact.py      # 2-core CPU, about 40 s
 
 Measured 2026-11-26 (2-core CPU, round-4 GNN, exact scenes):
 
@@ -26,10 +26,10 @@ import copy
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagine
-from envs.scene import BLOCK_SIZE
+from physground.agent.evaluation import EVAL_SEED
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.rollout import imagine
+from physground.envs.scene import BLOCK_SIZE
 
 policy = build_policy(AgentSpec("hybrid-oracle", "BlockRemoval"))
 env, sem = env_factory("BlockRemoval", 128)(), policy.semantics

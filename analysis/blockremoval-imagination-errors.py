@@ -1,7 +1,7 @@
 """Where the GNN's imagination goes wrong on BlockRemoval (the hybrid's weakest yes/no task), from
 exact simulator scenes: imagined vs simulated fall, per tower height.
 
-    MUJOCO_GL=egl python docs/runs/blockremoval-imagination-errors.py     # 2-core CPU, about 2 min
+    MUJOCO_GL=egl python analysis/blockremoval-imagination-errors.py     # 2-core CPU, about 2 min
 
 Measured 2026-11-26 (2-core CPU, the 200 evaluation episodes of `physground ceiling`), round-3 GNN
 (towers of at most 4 blocks in its play):
@@ -16,7 +16,7 @@ The errors were almost all imagined collapses of towers that stand: after the re
 above the gap drop one block size and settle, and the GNN's rollout of that drop destabilised tall
 towers (5-6 blocks). The four missed falls are near the 0.5-block threshold.
 
-Round-4 GNN (towers of up to 6 blocks in play; shipped since, `docs/runs/dynamics-selection.md`):
+Round-4 GNN (towers of up to 6 blocks in play; shipped since, `analysis/dynamics-selection.md`):
 
     accuracy 0.895 of 200
     imagined fall, truth stands: 15   imagined stands, truth falls: 6
@@ -50,9 +50,9 @@ The same accuracy on these 200 episodes: twice the data did not remove the imagi
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagine
+from physground.agent.evaluation import EVAL_SEED
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.rollout import imagine
 
 policy = build_policy(AgentSpec("hybrid-oracle", "BlockRemoval"))
 env, semantics = env_factory("BlockRemoval", 128)(), policy.semantics

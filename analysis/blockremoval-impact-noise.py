@@ -3,7 +3,7 @@ removal (the blocks above the gap just before they land) is (a) stepped once by 
 — the top block's angular speed after the impact — and (b) perturbed with the dynamics training's
 input noise (scaled per component) and simulated to the end, 12 draws: how often the tower falls.
 
-    MUJOCO_GL=egl python docs/runs/blockremoval-impact-noise.py EPISODES SCALES [DYNAMICS_DIR]
+    MUJOCO_GL=egl python analysis/blockremoval-impact-noise.py EPISODES SCALES [DYNAMICS_DIR]
     # EPISODES: comma-separated selection episode indices; SCALES: noise scale of position, velocity,
     # angular velocity and rotation, e.g. 1,1,1,1 (the training's noise) or 0,0,1,0 (angular only)
 
@@ -26,7 +26,7 @@ At the training's input noise, MuJoCo's own outcome in these episodes is a coin 
 that topples the tower in its rollout, where the clean state's impact gives 0.01-0.14. Each noise
 component alone, position included, is enough to flip the outcome: these towers' fate is set by
 sub-millimetre detail of the landing. The GNN's spins in the six wrong episodes for the candidates of
-rounds 12-13 (`docs/runs/dynamics-selection.md`; scales 0,0,0,0 and the model's folder):
+rounds 12-13 (`analysis/dynamics-selection.md`; scales 0,0,0,0 and the model's folder):
 
     round 12, a quarter of the noise (fine-tuned)      0.33 0.83 0.74 0.71 0.68 0.56
     round 13, L1 loss, a quarter of the noise (f.-t.)  0.07 0.48 0.41 0.43 0.27 0.43
@@ -41,10 +41,10 @@ import sys
 import numpy as np
 import torch
 
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.data import apply_state
-from dynamics.gnn import axis_angle_to_quat, quat_multiply
-from dynamics.rollout import pack_scenes
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.data import apply_state
+from physground.dynamics.gnn import axis_angle_to_quat, quat_multiply
+from physground.dynamics.rollout import pack_scenes
 
 SELECTION_SEED = 8_000_001
 NOISE = (0.001, 0.015, 0.1, 0.005)  # gnn.yaml: position (m), velocity (m/s), angular (rad/s), rotation (rad)

@@ -2,7 +2,7 @@
 removal from MuJoCo's own state at t0 = 0, 0.1, 0.2, 0.3 and 0.5 s after the removal (to the task's
 3 s), exact scenes; accuracy of the answer read from each, and the episodes imagined wrong from t0 = 0.
 
-    MUJOCO_GL=egl python docs/runs/blockremoval-impact-step.py 300 [DYNAMICS_DIR]   # 2-core CPU, ~4 min
+    MUJOCO_GL=egl python analysis/blockremoval-impact-step.py 300 [DYNAMICS_DIR]   # 2-core CPU, ~4 min
 
 Measured 2026-11-26 (2-core CPU, shipped round-9 GNN, selection episodes from seed 8,000,001):
 
@@ -15,7 +15,7 @@ step (0.1 -> 0.2 s). Handed MuJoCo's state after that impact, the GNN gets 16 of
 the impact step, not the long rollout, is where BlockRemoval's imagination fails.
 
 Round 13's GNN trained from random weights with the absolute-error loss (`d13l1s`, not shipped;
-`docs/runs/dynamics-selection.md`), same episodes and machine:
+`analysis/dynamics-selection.md`), same episodes and machine:
 
     accuracy by start time: 0.0 s 87.0 %, 0.1 s 88.7 %, 0.2 s 94.7 %, 0.3 s 96.3 %, 0.5 s 98.0 %
     from 0 s: 11 imagined falls of towers that stand, 28 missed falls
@@ -25,8 +25,8 @@ import sys
 
 import numpy as np
 
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagine
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.rollout import imagine
 
 SELECTION_SEED = 8_000_001
 STARTS = (0, 1, 2, 3, 5)  # in model steps of 0.1 s

@@ -1,11 +1,15 @@
-# Sourced by the device-tool recipes in docs/runs (run from the repository root, with `.whl` and
-# `.gl` carried: ../shared/device/README.md). `device_setup` unpacks the carried GL libraries and
-# installs the carried wheels into /tmp/site; the exports make the working tree importable there.
+# Sourced by the device-tool recipes in analysis/ (run from the repository root, with `.whl` and
+# `.gl` carried: ../shared/device/README.md). `device_setup` unpacks the carried GL libraries,
+# installs the carried wheels into /tmp/site and links the working tree's packages as the
+# `physground` namespace into /tmp/ns (the layout's folders are physground.envs, ...); the exports
+# make both importable.
 device_setup() {
   for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  mkdir -p /tmp/ns/physground
+  for p in envs perception dynamics agent experiments; do ln -sfn "$PWD/$p" "/tmp/ns/physground/$p"; done
 }
-export PYTHONPATH=/tmp/site:$PWD MUJOCO_GL=egl PYTHONUNBUFFERED=1
+export PYTHONPATH=/tmp/site:/tmp/ns MUJOCO_GL=egl PYTHONUNBUFFERED=1
 # wait_while PATTERN SECONDS PROGRESS: while a process whose command line matches PATTERN runs (at most
 # SECONDS), print the time and what the function PROGRESS prints every 30 s; then "still running" or
 # "ended". The device recipes start their jobs detached and call this to wait across calls.
@@ -20,7 +24,7 @@ make_play() {
   local start
   start=$(date +%s)
   python3 -c "
-from dynamics.data import PlaySettings, load_or_generate
+from physground.dynamics.data import PlaySettings, load_or_generate
 mixr = ('tower','removal','tower','drop','push','tower','removal','poke','roll','flight')
 load_or_generate('/tmp/play', PlaySettings(n_trajectories=$1, seed=0, max_tower=6, scenarios=mixr${2:-}), workers=15)" || return 1
   echo "play data: $(( $(date +%s) - start )) s"

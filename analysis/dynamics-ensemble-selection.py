@@ -1,11 +1,11 @@
 """Per-episode imagined answers of several GNNs (and their mean-step ensembles) on one yes/no task,
 from one grounding pass (learned grounder and simulator scenes):
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=1 python docs/runs/dynamics-ensemble-selection.py TASK EPISODES SEED GROUNDER OUT.npz
+    MUJOCO_GL=egl OMP_NUM_THREADS=1 python analysis/dynamics-ensemble-selection.py TASK EPISODES SEED GROUNDER OUT.npz
 
-The model folders are the device outputs of rounds 8 and 9 (docs/runs/dynamics-gpu-train-round8*.sh,
+The model folders are the device outputs of rounds 8 and 9 (analysis/dynamics-gpu-train-round8*.sh,
 -round9.sh), unpacked under /tmp; only the round-9 control is shipped. Summary with majority votes:
-docs/runs/dynamics-ensemble-selection.json (2-core CPU, ~7.5 min per task of 1,500 episodes)."""
+analysis/dynamics-ensemble-selection.json (2-core CPU, ~7.5 min per task of 1,500 episodes)."""
 
 import sys
 import time
@@ -13,9 +13,9 @@ import time
 import numpy as np
 import torch
 
-from agent.evaluation import reset_batches
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.checkpoint import load_dynamics
+from physground.agent.evaluation import reset_batches
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.checkpoint import load_dynamics
 
 task, episodes, seed, grounder, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 MODELS = {

@@ -3,7 +3,7 @@
 # the hybrid agent reads from them — the answer of each yes/no task straight from the imagined rollout
 # (`physground ceiling`), from the learned grounder's scenes and from the simulator's, on 1,500
 # episodes per task from the selection range (seeds 8,000,001..; evaluation uses 50,000,000..).
-#   MODELS="DIR ..." bash docs/runs/dynamics-select-tasks.sh OUTDIR
+#   MODELS="DIR ..." bash analysis/dynamics-select-tasks.sh OUTDIR
 # One torch thread per process: two processes with torch's default of two threads each on two cores
 # ran more than 5x slower (OpenMP threads waiting for each other).
 set -eu

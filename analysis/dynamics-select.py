@@ -1,7 +1,7 @@
 """Dynamics model selection: event accuracy of candidate models on the selection range (seeds
 8000001.., never the reported range 7000001..), the suites of `physground eval-dynamics`.
 
-    python docs/runs/dynamics-select.py OUT.json MODEL_DIR [MODEL_DIR ...] [--device cuda] [--per-event 200]
+    python analysis/dynamics-select.py OUT.json MODEL_DIR [MODEL_DIR ...] [--device cuda] [--per-event 200]
 """
 
 import argparse
@@ -10,9 +10,9 @@ import json
 import numpy as np
 import torch
 
-from dynamics.checkpoint import load_dynamics
-from dynamics.evaluation import event_accuracy, event_suites
-from envs.files import atomic_write_text
+from physground.dynamics.checkpoint import load_dynamics
+from physground.dynamics.evaluation import event_accuracy, event_suites
+from physground.envs.files import atomic_write_text
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out")

@@ -1,6 +1,6 @@
 """Can a cell forked from the preloading fork server use CUDA? Run on a GPU host (after device_setup):
 
-    python3 docs/runs/forkserver-cuda-check.py
+    python3 analysis/forkserver-cuda-check.py
 
 Not run yet (no device time left when it was written); until it passes there, GPU presets keep
 spawned cells (``experiments.ablation.cell_process_context``).
@@ -8,7 +8,7 @@ spawned cells (``experiments.ablation.cell_process_context``).
 
 import json
 
-from experiments.ablation import cell_process_context, worker_environment
+from physground.experiments.ablation import cell_process_context, worker_environment
 
 
 def cuda_in_a_forked_cell() -> dict[str, object]:

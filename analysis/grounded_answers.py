@@ -1,14 +1,14 @@
-"""Shared by the grounding experiments in docs/runs (refiner-cascade.py, refiner-test-time-shifts.py,
+"""Shared by the grounding experiments in analysis/ (refiner-cascade.py, refiner-test-time-shifts.py,
 tower-grounding-errors.py):
 score a batch of perceived objects against the simulator's scenes — each block's position error and
 the answer the hybrid reads from imagining the grounded scene — and print one line per variant.
-Imported by scripts run as `python docs/runs/NAME.py` (their folder is on the path)."""
+Imported by scripts run as `python analysis/NAME.py` (their folder is on the path)."""
 
 import numpy as np
 
-from dynamics.rollout import imagined_events
-from envs.scene import BLOCK_SIZE
-from perception.grounders import graph_from_objects
+from physground.dynamics.rollout import imagined_events
+from physground.envs.scene import BLOCK_SIZE
+from physground.perception.grounders import graph_from_objects
 
 
 def cubes(scene: dict) -> list[dict]:

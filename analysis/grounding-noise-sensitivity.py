@@ -1,7 +1,7 @@
 """How precise must grounding be? The symbolic stability check on exact TowerStability scenes
 whose block x positions get Gaussian noise of sigma block sizes (300 scenes, seeds 7,000,000..).
 
-    MUJOCO_GL=egl python docs/runs/grounding-noise-sensitivity.py
+    MUJOCO_GL=egl python analysis/grounding-noise-sensitivity.py
 
 Measured 2026-11-26 on the 2-core CPU (accuracy against the simulated label):
 sigma 0: 94.0 %, 0.01: 93.3 %, 0.02: 93.7 %, 0.03: 92.7 %, 0.05: 88.0 %, 0.08: 84.3 %.
@@ -11,9 +11,9 @@ import copy
 
 import numpy as np
 
-from agent.factory import env_factory
-from envs.scene import BLOCK_SIZE
-from perception.scene_graph import SceneGraph, settle, symbolic_stability
+from physground.agent.factory import env_factory
+from physground.envs.scene import BLOCK_SIZE
+from physground.perception.scene_graph import SceneGraph, settle, symbolic_stability
 
 env = env_factory("TowerStability", 128)()
 data = []

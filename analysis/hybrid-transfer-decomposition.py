@@ -3,7 +3,7 @@
 
     physground train-agent --agent hybrid-task-slots --task RollOff --seed 0 --out /tmp/ro-slots   # 111 s, 2-core CPU
     physground train-agent --agent hybrid-oracle --task RollOff --seed 0 --out /tmp/ro-oracle      # 2.5 min
-    MUJOCO_GL=egl python docs/runs/hybrid-transfer-decomposition.py /tmp/ro-slots
+    MUJOCO_GL=egl python analysis/hybrid-transfer-decomposition.py /tmp/ro-slots
 
 Measured 2026-11-26 (2-core CPU). hybrid-task-slots (the first event encoding: the tasks' own event
 keys next to "asked"), trained on RollOff (95.2 % running success):
@@ -38,8 +38,8 @@ import sys
 import numpy as np
 import torch
 
-from agent.evaluation import _stack_observations, load_agent, policy_for_task
-from agent.factory import env_factory
+from physground.agent.evaluation import _stack_observations, load_agent, policy_for_task
+from physground.agent.factory import env_factory
 
 spec, policy = load_agent(sys.argv[1])
 for task in ("RollOff", "TowerStability"):

@@ -9,8 +9,8 @@ seconds (`eval`). With the shipped GNN it reproduces `physground ceiling --seed 
 1500` exactly (the shipped row of `dynamics-selection-round10.json`: BlockRemoval 92.27 / 94.00,
 TowerStability 95.93 / 97.07, RollOff 97.13 / 98.00 %, learned grounder / simulator scenes).
 
-    MUJOCO_GL=egl python docs/runs/imagination-variants.py cache TASK 1500 CACHE.json          # 50-160 s per task
-    python docs/runs/imagination-variants.py eval TASK CACHE.json [--model NAME=DIR ...] VARIANT ...
+    MUJOCO_GL=egl python analysis/imagination-variants.py cache TASK 1500 CACHE.json          # 50-160 s per task
+    python analysis/imagination-variants.py eval TASK CACHE.json [--model NAME=DIR ...] VARIANT ...
 
 A VARIANT is ``A:K:B`` (A for the first K steps, then B; ``A`` alone: A throughout). A model is a
 NAME given with ``--model`` or ``shipped``, optionally followed by ``+mx`` (each step averaged with
@@ -39,7 +39,7 @@ that stand, "fn" missed falls, simulator scenes):
     shipped~0.01~0.1                         93.40 (sim., 58/41)    94.93 (sim., 1/75)
     shipped@8@0.0008 (vote, 2026-11-27)      92.87 / 93.87          95.87 / 96.87          97.13 / 98.00
 
-All rows, with every count: `docs/runs/imagination-variants-cpu.json`. The mirror breaks RollOff:
+All rows, with every count: `analysis/imagination-variants-cpu.json`. The mirror breaks RollOff:
 its balls (and the play's rolling balls, drawn from RollOff's scenes) always roll towards +x, so the
 mirrored scene is outside the GNN's training data. Nothing here beats the shipped model by more than
 the noise (+-0.6 points on the mean); every variant moves errors between imagined falls and missed
@@ -66,10 +66,10 @@ mirror x -> -x: the quaternion's vector part and the angular velocity are pseudo
 def cache(task: str, episodes: int, out: Path, grounder: str | None = None, multisamples: int | None = None) -> None:
     """Ground the selection episodes once: learned grounder's (default the shipped one) and
     simulator's scenes, labels; rendered with ``multisamples`` (default: physground's)."""
-    from agent.evaluation import reset_batches
-    from agent.factory import AgentSpec, build_policy, env_factory
-    from envs.files import atomic_write_text
-    from envs.scene import DEFAULT_MULTISAMPLES
+    from physground.agent.evaluation import reset_batches
+    from physground.agent.factory import AgentSpec, build_policy, env_factory
+    from physground.envs.files import atomic_write_text
+    from physground.envs.scene import DEFAULT_MULTISAMPLES
 
     samples = DEFAULT_MULTISAMPLES if multisamples is None else multisamples
     policy = build_policy(AgentSpec("hybrid", task, grounder=grounder, multisamples=samples))
@@ -112,7 +112,7 @@ def sleeping_step(step: Callable, speed: float, spin: float) -> Callable:
 
 def make_step(spec: str, models: dict[str, str]) -> Callable:
     """A step function from ``NAME``, ``NAME+mx`` or ``NAME~V~W``."""
-    from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
+    from physground.dynamics.checkpoint import SHIPPED_GNN, load_dynamics
 
     name, _, mirror = spec.partition("+")
     name, *sleep = name.split("~")
@@ -141,7 +141,7 @@ class Phased:
 
 def jittered(scene: dict, sigma: float, rng: np.random.Generator) -> dict:
     """``scene`` with every dynamic object's x moved by N(0, sigma) metres (the grounder's error)."""
-    from envs.scene import copy_scene
+    from physground.envs.scene import copy_scene
 
     copy = copy_scene(scene)
     for o in copy["objects"]:
@@ -153,9 +153,9 @@ def jittered(scene: dict, sigma: float, rng: np.random.Generator) -> dict:
 def answers(task: str, scenes: list[dict], variant: str, models: dict[str, str]) -> np.ndarray:
     """The asked event read from each scene's imagined rollout: 1 / 0, -1 where the task's semantics
     cannot be applied to the scene (counted wrong, as in `physground ceiling`)."""
-    import envs
-    from agent.hybrid import IMAGINE_SECONDS
-    from dynamics.rollout import imagine
+    from physground import envs
+    from physground.agent.hybrid import IMAGINE_SECONDS
+    from physground.dynamics.rollout import imagine
 
     semantics = envs.task_spec(task).env_class(scene=envs.SceneConfig(render_images=False))
     seconds = IMAGINE_SECONDS.get(task, semantics._sim_seconds())
@@ -225,7 +225,7 @@ def main() -> None:
         results[variant] = row
         print(args.task, variant, " | ".join(f"{k}: {100 * v['accuracy']:.2f} % (fp {v['imagined falls where it stands']}, fn {v['missed falls']})" for k, v in row.items()), flush=True)
     if args.json:
-        from envs.files import atomic_write_text
+        from physground.envs.files import atomic_write_text
 
         atomic_write_text(args.json, json.dumps({"task": args.task, "episodes": len(truth), "models": models, "results": results}, indent=1))
 

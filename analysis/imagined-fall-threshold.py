@@ -5,7 +5,7 @@ gain. Per episode: the imagined largest block displacement (learned grounder's s
 and the simulated answer, on the selection range (1,500 episodes per task from seed 8,000,001) and
 on the evaluation episodes (1,000 from seed 50,000,000).
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=1 python docs/runs/imagined-fall-threshold.py OUT.json   # 2-core CPU, ~15 min
+    MUJOCO_GL=egl OMP_NUM_THREADS=1 python analysis/imagined-fall-threshold.py OUT.json   # 2-core CPU, ~15 min
 """
 
 import json
@@ -13,10 +13,10 @@ import sys
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED, reset_batches
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagined_events
-from envs.files import atomic_write_text
+from physground.agent.evaluation import EVAL_SEED, reset_batches
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.rollout import imagined_events
+from physground.envs.files import atomic_write_text
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 RANGES = {"selection (1,500 from 8,000,001)": (8_000_001, 1500), "evaluation (1,000 from 50,000,000)": (EVAL_SEED, 1000)}

@@ -3,8 +3,8 @@ margin of the tower (``envs.towers.static_margin``: the smallest distance, in bl
 centre of mass above any block to that block's edge; for BlockRemoval the column left after the
 removal), from exact simulator scenes.
 
-    MUJOCO_GL=egl python docs/runs/near-edge-imagination-errors.py TowerStability 1000   # 2-core CPU, 30 s
-    MUJOCO_GL=egl python docs/runs/near-edge-imagination-errors.py BlockRemoval 1000     # 2-core CPU, 60 s
+    MUJOCO_GL=egl python analysis/near-edge-imagination-errors.py TowerStability 1000   # 2-core CPU, 30 s
+    MUJOCO_GL=egl python analysis/near-edge-imagination-errors.py BlockRemoval 1000     # 2-core CPU, 60 s
 
 Measured 2026-11-26 (the first 1,000 evaluation episodes; round-6 GNN, shipped then):
 
@@ -33,8 +33,8 @@ Round-8 GNN (twice the play data; shipped after round 6, until round 9):
 Every error of the round-6 GNN is a tower that statics calls stable but whose margin is small: there MuJoCo's answer
 is not statics (81 % of TowerStability's towers with a margin under 0.02 block sizes fall: the
 blocks settle into their soft contacts and rock), and for BlockRemoval the drop onto the gap widens
-the undecided band to 0.2. ``docs/runs/near-edge-learnability.py`` checks that the answer there is
-predictable from the geometry; round 7 (``docs/runs/dynamics-selection.md``) put such towers in the
+the undecided band to 0.2. ``analysis/near-edge-learnability.py`` checks that the answer there is
+predictable from the geometry; round 7 (``analysis/dynamics-selection.md``) put such towers in the
 GNN's play.
 """
 
@@ -42,11 +42,11 @@ import sys
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagined_events
-from envs.scene import find_object
-from envs.towers import static_margin
+from physground.agent.evaluation import EVAL_SEED
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.rollout import imagined_events
+from physground.envs.scene import find_object
+from physground.envs.towers import static_margin
 
 task, episodes = sys.argv[1], int(sys.argv[2])
 seed = int(sys.argv[3]) if len(sys.argv) > 3 else EVAL_SEED

@@ -6,7 +6,7 @@ and the number of blocks above; the neighbours' offsets; the height) is trained 
 on 1,000, next to the best single threshold on the margin and the shipped GNN's imagination of the
 same 1,000 test towers.
 
-    MUJOCO_GL=egl python docs/runs/near-edge-learnability.py        # 2-core CPU, about 1 min
+    MUJOCO_GL=egl python analysis/near-edge-learnability.py        # 2-core CPU, about 1 min
 
 Measured 2026-11-26 (2-core CPU, 55 s), round-6 GNN (shipped then):
 
@@ -21,7 +21,7 @@ Measured 2026-11-26 (2-core CPU, 55 s), round-6 GNN (shipped then):
 The answer in the undecided band is largely predictable from the geometry: an MLP trained on 4,000
 examples gets 87 % of the towers with a margin in [0, 0.05) right, the round-6 GNN's imagination
 (shipped then) 75-79 %, and a single threshold on the margin 86-87 % overall. Round 7
-(docs/runs/dynamics-selection.md) gave the GNN such towers in play and did not beat it; round 8 gave
+(analysis/dynamics-selection.md) gave the GNN such towers in play and did not beat it; round 8 gave
 it twice the play data. With the round-8 GNN (shipped after round 6, until round 9) the same run prints:
 
     test (1000):  MLP 92.8 %   GNN imagination 90.5 %   best margin threshold 86.7 %
@@ -35,11 +35,11 @@ it twice the play data. With the round-8 GNN (shipped after round 6, until round
 import numpy as np
 import torch
 
-from dynamics.checkpoint import SHIPPED_GNN, load_dynamics
-from dynamics.rollout import imagined_events
-from envs import TASKS
-from envs.scene import BLOCK_SIZE, SceneConfig, new_scene
-from envs.towers import distinct_colours, sample_tower, static_margin
+from physground.dynamics.checkpoint import SHIPPED_GNN, load_dynamics
+from physground.dynamics.rollout import imagined_events
+from physground.envs import TASKS
+from physground.envs.scene import BLOCK_SIZE, SceneConfig, new_scene
+from physground.envs.towers import distinct_colours, sample_tower, static_margin
 
 LOW, HIGH, N_TOWERS, N_TRAIN = -0.02, 0.12, 5000, 4000
 

@@ -1,12 +1,12 @@
 """A second, fine refiner after the shipped one (experiment, not shipped): the shipped refiner was
 trained on coarse centres up to +-0.5 block sizes off and runs twice; its residual x error (about
-0.01 block sizes) is what still costs TowerStability 1.2 points (docs/runs/tower-grounding-errors.py).
+0.01 block sizes) is what still costs TowerStability 1.2 points (analysis/tower-grounding-errors.py).
 A refiner trained on small offsets only (+-0.06 / 0.02 / 0.04 block sizes in x / y / z) then corrects
 what the shipped one leaves. Per task: block position errors and the imagined answer on the
 evaluation episodes, shipped grounder vs shipped + fine refiner.
 
-    python -c "from perception.refiner_training import RefinerSettings as S, train_refiner as t; t(S(out='FINE', n_scenes=8000, steps=6000, jitter=(0.06, 0.02, 0.04), workers=2, seed=1, eval_per_task=200, accelerator='cpu'))"   # under `if __name__ == '__main__'`
-    MUJOCO_GL=egl OMP_NUM_THREADS=2 python docs/runs/refiner-cascade.py FINE 1000
+    python -c "from physground.perception.refiner_training import RefinerSettings as S, train_refiner as t; t(S(out='FINE', n_scenes=8000, steps=6000, jitter=(0.06, 0.02, 0.04), workers=2, seed=1, eval_per_task=200, accelerator='cpu'))"   # under `if __name__ == '__main__'`
+    MUJOCO_GL=egl OMP_NUM_THREADS=2 python analysis/refiner-cascade.py FINE 1000
 
 Measured 2026-11-26 (2-core CPU; the fine refiner trained in 8.6 min; round-9 GNN; 1,000 evaluation
 episodes per task):
@@ -26,9 +26,9 @@ import sys
 
 from grounded_answers import report, score
 
-from agent.evaluation import EVAL_SEED, reset_batches
-from agent.factory import AgentSpec, build_policy, env_factory
-from perception.grounders import LearnedGrounder
+from physground.agent.evaluation import EVAL_SEED, reset_batches
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.perception.grounders import LearnedGrounder
 
 fine_folder, episodes = sys.argv[1], int(sys.argv[2])
 

@@ -1,12 +1,12 @@
 """Test-time shifts for the position refiner (experiment, not shipped): after the shipped refiner's two
 passes, one more pass from several starts shifted by a fraction of a pixel along the image's x, the
 estimates averaged. If the refiner's residual x error (0.0105 block sizes, a ninth of a pixel; the
-part of TowerStability's grounding cost that is all in x, docs/runs/tower-grounding-errors.py) is its
+part of TowerStability's grounding cost that is all in x, analysis/tower-grounding-errors.py) is its
 own noise around the sub-pixel phase of the crop, averaging shifted crops lowers it; if it is the
 image's information floor, it does not. Control: a third pass without shifts. Selection episodes
 (seeds 8,000,001..), never the evaluation range.
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=2 python docs/runs/refiner-test-time-shifts.py 400   # 2-core CPU
+    MUJOCO_GL=egl OMP_NUM_THREADS=2 python analysis/refiner-test-time-shifts.py 400   # 2-core CPU
 
 Measured 2026-11-26 (2-core CPU, shipped grounder and GNN, 400 selection episodes per task):
 
@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from grounded_answers import report, score
 
-from agent.evaluation import reset_batches
-from agent.factory import AgentSpec, build_policy, env_factory
-from envs.scene import BLOCK_SIZE, project_points
-from perception.refiner import REFINED_AXES, crop_around, images_to_tensor
+from physground.agent.evaluation import reset_batches
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.envs.scene import BLOCK_SIZE, project_points
+from physground.perception.refiner import REFINED_AXES, crop_around, images_to_tensor
 
 SELECTION_SEED = 8_000_001
 episodes = int(sys.argv[1])

@@ -1,16 +1,16 @@
-# Render-and-compare grounding (docs/runs/render-and-compare-grounding.py) on the device host: the
+# Render-and-compare grounding (analysis/render-and-compare-grounding.py) on the device host: the
 # yes/no block tasks, aliased (offsamples 0, as physground renders) and 4x multisampled observations,
 # x, y and z searched; 4 shards of 100 selection episodes each per (task, samples), 16 processes.
 # Needs the learned grounder's cached scenes (imagination-variants.py cache, gzipped) in out/sel, carried:
-#   carry [".whl", ".gl", "out/sel"];  command: bash docs/runs/render-and-compare-gpu.sh
+#   carry [".whl", ".gl", "out/sel"];  command: bash analysis/render-and-compare-gpu.sh
 # The host renders through NVIDIA's EGL: observation and hypotheses come from the same renderer, so
 # the comparison is self-consistent, but its pixels are not the 2-core CPU's (Mesa).
-source docs/runs/device-setup.sh
+source analysis/device-setup.sh
 device_setup
 for task in TowerStability BlockRemoval; do
   for samples in 0 4; do
     for shard in 0 1 2 3; do
-      OMP_NUM_THREADS=1 python3 docs/runs/render-and-compare-grounding.py "$task" 100 "out/sel/sel-$task.json.gz" \
+      OMP_NUM_THREADS=1 python3 analysis/render-and-compare-grounding.py "$task" 100 "out/sel/sel-$task.json.gz" \
         "$OUT/rc-$task-s$samples-$shard.json" --axes xyz --samples "$samples" --first $((shard * 100)) \
         > "$OUT/rc-$task-s$samples-$shard.log" 2>&1 &
     done

@@ -13,7 +13,7 @@ blocks still a millimetre off; the x error only falls from 0.61 to 0.41-0.47 mm.
 multisampling it falls to 0.06 mm (x, y and z searched; 400 episodes per task, one H100 host's
 renders).
 
-    MUJOCO_GL=egl python docs/runs/render-and-compare-grounding.py TASK EPISODES CACHE.json OUT.json [--axes x|xyz] [--samples N]
+    MUJOCO_GL=egl python analysis/render-and-compare-grounding.py TASK EPISODES CACHE.json OUT.json [--axes x|xyz] [--samples N]
 
 CACHE.json (or .json.gz) is `imagination-variants.py cache`'s file for TASK (the learned grounder's scenes of the
 same episodes). ``--axes xyz`` searches y and z too; ``--samples N`` renders observation and
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envs.scene import World, copy_scene
+from physground.envs.scene import World, copy_scene
 
 COARSE = np.arange(-6, 7) * 0.00025
 """First grid around the current estimate: +-1.5 mm in 0.25 mm steps."""
@@ -45,7 +45,7 @@ PASSES = 2
 
 
 def load_script(name: str):  # noqa: ANN201 - a module loaded from a file next to this one
-    """Another script of docs/runs, loaded as a module."""
+    """Another script of analysis/, loaded as a module."""
     spec = importlib.util.spec_from_file_location(name.removesuffix(".py").replace("-", "_"), Path(__file__).with_name(name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -95,8 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     task, episodes, out, axes = args.task, args.episodes, args.out, (0,) if args.axes == "x" else (0, 1, 2)
     torch.set_num_threads(1)
-    from agent.factory import env_factory
-    from envs.files import atomic_write_text
+    from physground.agent.factory import env_factory
+    from physground.envs.files import atomic_write_text
 
     variants = load_script("imagination-variants.py")
     raw = args.cache.read_bytes()

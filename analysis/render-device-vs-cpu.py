@@ -2,8 +2,8 @@
 TowerStability evaluation episodes' images (128 px), rendered on the device host and on the 2-core
 CPU, compared pixel by pixel and by the block positions the shipped learned grounder reads from them.
 
-    python docs/runs/render-device-vs-cpu.py render OUT.npz          # on each machine (MUJOCO_GL=egl)
-    python docs/runs/render-device-vs-cpu.py compare DEVICE.npz CPU.npz
+    python analysis/render-device-vs-cpu.py render OUT.npz          # on each machine (MUJOCO_GL=egl)
+    python analysis/render-device-vs-cpu.py compare DEVICE.npz CPU.npz
 
 Measured 2026-11-26 (device: one NVIDIA H100 host, EGL through glvnd's NVIDIA vendor `10_nvidia.json`;
 CPU: the 2-core AMD EPYC box, Mesa; comparison and grounding on the CPU; the device's file came from
@@ -17,7 +17,7 @@ The same scenes come out of the two renderers differently enough that the ground
 estimates move by 0.56 mm on average — as much as its own error against the truth (0.6 mm,
 `docs/perception.md`), and on TowerStability the answers hang on that (`docs/agents.md`). This is why
 `physground ceiling` from the learned grounder's scenes gives 94.3 % on the device and 95.9 % on the
-CPU for the same model and episodes (`docs/runs/dynamics-selection.md`, round 12), and why hybrid
+CPU for the same model and episodes (`analysis/dynamics-selection.md`, round 12), and why hybrid
 numbers measured on the device (the full grid) and on the CPU should not be mixed.
 """
 
@@ -25,8 +25,8 @@ import sys
 
 import numpy as np
 
-from agent.factory import AgentSpec, build_policy, env_factory
-from envs.files import atomic_write
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.envs.files import atomic_write
 
 EPISODES, SEED = 20, 50_000_000
 

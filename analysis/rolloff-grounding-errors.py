@@ -3,7 +3,7 @@ exact ones on the 1,000 evaluation episodes): the imagined answer with one objec
 from the simulator's scene instead of the grounder's — the ball, the platform, the ramp (and its
 support) — on the evaluation episodes.
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=2 python docs/runs/rolloff-grounding-errors.py 1000   # 2-core CPU, ~5 min
+    MUJOCO_GL=egl OMP_NUM_THREADS=2 python analysis/rolloff-grounding-errors.py 1000   # 2-core CPU, ~5 min
 
 Measured 2026-11-26 (2-core CPU, shipped grounder and round-9 GNN, 1,000 evaluation episodes):
 
@@ -24,10 +24,10 @@ import sys
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED, reset_batches
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagined_events
-from envs.scene import find_object
+from physground.agent.evaluation import EVAL_SEED, reset_batches
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.rollout import imagined_events
+from physground.envs.scene import find_object
 
 episodes = int(sys.argv[1])
 policy = build_policy(AgentSpec("hybrid", "RollOff"))

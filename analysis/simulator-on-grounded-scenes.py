@@ -1,7 +1,7 @@
 """What perfect dynamics would give the hybrid: each yes/no task answered by MuJoCo itself from the
 scenes the learned grounder perceives (and from exact scenes jittered by the grounder's error size).
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=1 python docs/runs/simulator-on-grounded-scenes.py TASK EPISODES [SEED] [OUT.json]
+    MUJOCO_GL=egl OMP_NUM_THREADS=1 python analysis/simulator-on-grounded-scenes.py TASK EPISODES [SEED] [OUT.json]
 
 For every episode (the evaluation episodes of `physground ceiling` / `evaluate_policy` by default):
 the learned grounder's scene -> the task's `interpret` and `counterfactual` (the hybrid's path) ->
@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from agent.evaluation import EVAL_SEED, reset_batches
-from agent.factory import AgentSpec, build_policy, env_factory
-from envs.files import atomic_write_text
+from physground.agent.evaluation import EVAL_SEED, reset_batches
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.envs.files import atomic_write_text
 
 JITTERS_MM = (0.25, 0.5, 1.0)
 

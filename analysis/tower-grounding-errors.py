@@ -3,7 +3,7 @@ scenes, 96.8 % from exact ones on the 1,000 evaluation episodes): the imagined a
 coordinate of every block at a time taken from the simulator's scene instead of the grounder's.
 Blocks are matched by id (the grounder names them bottom to top, as the simulator does).
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=2 python docs/runs/tower-grounding-errors.py TowerStability 1000   # 2-core CPU, ~5 min
+    MUJOCO_GL=egl OMP_NUM_THREADS=2 python analysis/tower-grounding-errors.py TowerStability 1000   # 2-core CPU, ~5 min
 
 Measured 2026-11-26 (2-core CPU, shipped grounder and round-9 GNN, TowerStability, 1,000 evaluation
 episodes):
@@ -26,9 +26,9 @@ import sys
 import numpy as np
 from grounded_answers import cubes
 
-from agent.evaluation import EVAL_SEED, reset_batches
-from agent.factory import AgentSpec, build_policy, env_factory
-from dynamics.rollout import imagined_events
+from physground.agent.evaluation import EVAL_SEED, reset_batches
+from physground.agent.factory import AgentSpec, build_policy, env_factory
+from physground.dynamics.rollout import imagined_events
 
 task, episodes = sys.argv[1], int(sys.argv[2])
 policy = build_policy(AgentSpec("hybrid", task))

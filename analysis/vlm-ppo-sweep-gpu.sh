@@ -5,13 +5,13 @@
 #   language  LoRA r=16 on the language model only (the default; the baseline of this same run)
 #   all       LoRA r=16 also on the vision tower and the projector (--lora-targets all)
 #   full      every weight trained (--lora-rank 0, --lr 1e-4)
-#   bash docs/runs/vlm-ppo-sweep-gpu.sh start 540    # set up, start all runs in their own session, wait
-#   bash docs/runs/vlm-ppo-sweep-gpu.sh wait 540     # (repeat) wait up to N s more
-#   bash docs/runs/vlm-ppo-sweep-gpu.sh collect      # table of results, metrics + eval files to $OUT
+#   bash analysis/vlm-ppo-sweep-gpu.sh start 540    # set up, start all runs in their own session, wait
+#   bash analysis/vlm-ppo-sweep-gpu.sh wait 540     # (repeat) wait up to N s more
+#   bash analysis/vlm-ppo-sweep-gpu.sh collect      # table of results, metrics + eval files to $OUT
 # Needs `.whl` and `.gl` carried (../shared/device/README.md).
 set -u
 ROOT=/tmp/sweep
-. docs/runs/device-setup.sh
+. analysis/device-setup.sh
 export OMP_NUM_THREADS=4
 declare -A ARGS=([language]="" [all]="--lora-targets all" [full]="--lora-rank 0 --lr 1e-4")
 progress() { echo "evaluated: $(ls $ROOT/*/eval.txt 2>/dev/null | xargs -r grep -l TowerStability | wc -l)/9"; }
@@ -23,7 +23,7 @@ case "$1" in
     for variant in language all full; do
       for seed in 0 1 2; do
         run=$ROOT/$variant-$seed
-        CUDA_VISIBLE_DEVICES=$gpu setsid nohup bash -c "python3 -m experiments.cli train-agent --agent vlm-ppo --task TowerStability --seed $seed --accelerator cuda ${ARGS[$variant]} --out $run > $run.log 2>&1 && python3 -m experiments.cli eval-agent --run $run --tasks TowerStability --episodes 200 > $run/eval.txt 2>&1" > /dev/null 2>&1 &
+        CUDA_VISIBLE_DEVICES=$gpu setsid nohup bash -c "python3 -m physground.experiments.cli train-agent --agent vlm-ppo --task TowerStability --seed $seed --accelerator cuda ${ARGS[$variant]} --out $run > $run.log 2>&1 && python3 -m physground.experiments.cli eval-agent --run $run --tasks TowerStability --episodes 200 > $run/eval.txt 2>&1" > /dev/null 2>&1 &
         gpu=$(( (gpu + 1) % 4 ))
       done
     done

@@ -1,6 +1,6 @@
 """Scores, hidden states and gradients of VLM.score_options against an earlier revision's code.
 
-    python docs/runs/vlm-scoring-equal.py 3ebdc5d   # 2-core CPU, the shipped tiny VLM
+    python analysis/vlm-scoring-equal.py 3ebdc5d   # 2-core CPU, the shipped tiny VLM
 
 Loads ``perception/vlm.py`` as it was at the revision (``git show``) beside the current one, wraps the
 same model and processor in both, and prints the largest difference and whether the tensors are
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from perception.tiny_vlm import SHIPPED_CHECKPOINT  # noqa: E402
-from perception.vlm import VLM  # noqa: E402
+from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT  # noqa: E402
+from physground.perception.vlm import VLM  # noqa: E402
 
 
 def load_revision(revision: str):

@@ -55,10 +55,8 @@ CRITICAL_MARGINS = {"critical_tower": (-0.02, 0.12), "critical_removal": (-0.02,
 left after BlockRemoval's red block is taken out (the drop onto the gap widens the undecided band)."""
 NEAR_EDGE_SCENARIOS = tuple(CRITICAL_MARGINS)
 """Opt-in scenarios that keep only towers whose static margin (``envs.towers.static_margin``) lies in
-``CRITICAL_MARGINS``: the near-critical towers where whether a tower falls is decided by MuJoCo's
-contact dynamics rather than by statics (on TowerStability's evaluation episodes every tower with a
-negative margin falls, while a third to four fifths of those with a margin in [0, 0.05) block sizes
-fall too)."""
+``CRITICAL_MARGINS``: the near-critical towers, where whether a tower falls is decided by MuJoCo's
+contact dynamics rather than by statics (docs/dynamics.md)."""
 PLAY_SCENARIOS = SCENARIOS + NEAR_EDGE_SCENARIOS
 MAX_PROPOSALS = 10_000
 DATA_VERSION = 1

@@ -118,8 +118,8 @@ class DynamicsModule(L.LightningModule):
             transition's outcome is two-sided at the input noise's scale (a block landing on another
             either settles or starts to tip), the mean is a state between the two that neither takes,
             the median one of them (``analysis/blockremoval-impact-noise.py``); but the median also
-            drops a minority outcome that is real, such as a slow tip (round 13 in
-            ``docs/measurements/dynamics-selection.md``). The shipped model uses ``"mse"``.
+            drops a minority outcome that is real, such as a slow tip
+            (``docs/measurements/dynamics-selection.md``).
         dt: Seconds per model step: the play data's frame interval (linked to ``data.dt`` by
             ``physground train-dynamics``).
         init_from: A saved dynamics model (folder) to start from, weights and normalisation

@@ -124,11 +124,10 @@ their friction (and condim 6: rolling resistance) governs every contact they mak
 
 
 DEFAULT_MULTISAMPLES = 4
-"""Anti-aliasing samples per pixel of every render unless a config says otherwise. Four since
-2026-11-27 (before: 0, aliased edges), because blocks a millimetre apart rendered to identical
-pixels without it (docs/perception.md, "Aliased renders hide millimetres")."""
+"""Anti-aliasing samples per pixel of every render unless a config says otherwise (why:
+docs/perception.md, "Aliased renders hide millimetres")."""
 LEGACY_MULTISAMPLES = 0
-"""Anti-aliasing of records (run configs, ablation presets) written before the setting existed."""
+"""Anti-aliasing of records (run configs, ablation presets) that have no ``multisamples`` field."""
 
 
 @dataclass(frozen=True)
@@ -145,11 +144,11 @@ class SceneConfig:
         max_blocks: Cube slots in the model (the most cubes any scene may hold).
         render_images: When False observations are black images: physics-only benchmarking and
             vector-state agents that never look.
-        multisamples: Anti-aliasing samples per pixel (MuJoCo's ``offsamples``). 4, the
+        multisamples: Anti-aliasing samples per pixel (MuJoCo's ``offsamples``), 0 to 16. 4, the
             default, lets sub-pixel offsets show, as a camera's pixels do, at about twice the
             CPU render time of 0; 0 renders aliased edges, where scenes whose blocks differ by a
-            millimetre can render to identical pixels (what physground rendered before
-            2026-11-27; runs recorded then say so by lacking the field).
+            millimetre can render to identical pixels. Records without the field rendered with
+            ``LEGACY_MULTISAMPLES``.
     """
 
     image_size: int = 128

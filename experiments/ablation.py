@@ -258,11 +258,10 @@ def visible_gpus() -> list[str]:
 
 WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "2097152"}
 """Set for cell processes unless already set. glibc gives threads their own malloc arenas (up to 8
-per core), which holds on to freed memory: the quick preset peaked at 3.85-3.91 GB on the 2-core
-machine; with two arenas per process 3.61 GB, the same ``transfer.csv``, no slower (349 vs 357 s).
-glibc also raises its mmap threshold as large blocks are freed, after which tensors of several MB
-come from the heap and stay resident: a fixed 2 MiB threshold returns them to the system. One quick
-vlm-ppo cell (RollOff, seed 1, multisampled renders) peaked at 1,124 MB instead of 1,547-1,563."""
+per core), which hold on to freed memory; and it raises its mmap threshold as large blocks are
+freed, after which tensors of several MB come from the heap and stay resident. Two arenas and a
+fixed 2 MiB threshold keep a cell's peak memory down without changing results (figures:
+docs/experiments.md, "Memory")."""
 
 
 CELL_PRELOAD = (
@@ -270,11 +269,10 @@ CELL_PRELOAD = (
     "transformers.models.clip.modeling_clip", "peft", "lightning", "physground.envs", "physground.perception", "physground.dynamics",
     "physground.agent.evaluation", "physground.agent.training", "physground.experiments.cli",
 )
-"""Modules a cell needs, imported once by the fork server that starts the cell processes: importing them
-took 8-12 s per cell process on the 2-core machine (docs/experiments.md). Nothing in them
-starts CUDA or a GL context on import (MuJoCo's EGL display is made with the first renderer); the only
-threads they start are numpy's and scipy's idle OpenBLAS pools, which OpenBLAS itself handles across
-fork(), as for any forked numpy worker (e.g. a DataLoader's)."""
+"""Modules a cell needs, imported once by the fork server that starts the cell processes instead of
+in every cell (seconds each: docs/experiments.md). Nothing in them starts CUDA or a GL context on
+import (MuJoCo's EGL display is made with the first renderer); the only threads they start are
+numpy's and scipy's idle OpenBLAS pools, which OpenBLAS itself handles across fork()."""
 
 
 def cell_process_context(accelerator: str = "cpu") -> multiprocessing.context.BaseContext:
