@@ -138,7 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str, skip:
         if name in skip:
             continue
         group.add_argument(f"--{prefix}.{name}", dest=f"{prefix}.{name}", metavar=_metavar(tp), type=_parser_for(tp, f"--{prefix}.{name}"),
-                           default=None, help=f"{_describe(tp)} (default: {cls.__name__}'s or the agent's)")
+                           default=None, help=f"{_describe(tp)} (default: see {cls.__name__})")
 
 
 def given_fields(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
@@ -147,6 +147,8 @@ def given_fields(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
 
 
 def _metavar(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return _metavar(typing.get_args(tp)[0]) + ",..."
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     base = args[0] if args else tp
     return {int: "INT", float: "FLOAT", bool: "BOOL", str: "TEXT"}.get(base, "VALUE")
@@ -154,6 +156,14 @@ def _metavar(tp: Any) -> str:
 
 def _parser_for(tp: Any, option: str) -> Any:
     """A function parsing one command-line word into type ``tp`` (``none`` stands for None)."""
+    if typing.get_origin(tp) is tuple:  # comma-separated items
+        item = _parser_for(typing.get_args(tp)[0], option)
+
+        def parse_items(text: str) -> tuple[Any, ...]:
+            return tuple(item(part.strip()) for part in text.split(",") if part.strip())
+
+        parse_items.__name__ = "list"
+        return parse_items
     args = typing.get_args(tp)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), tp)

@@ -179,16 +179,48 @@ def _cmd_eval_grounder(args: argparse.Namespace) -> int:
     return 0
 
 
+PERCEPTION_FLAGS = {
+    "out": "out", "scenes": "n_scenes", "eval_per_task": "eval_per_task", "epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "lr": "lr",
+    "seed": "seed", "workers": "workers", "accelerator": "accelerator", "max_minutes": "max_minutes", "loader_workers": "loader_workers",
+    "grounder": "grounder", "vlm": "vlm", "multisamples": "multisamples",
+}
+"""Command-line option -> settings field of the perception trainers (options a command lacks are skipped)."""
+
+
+def _perception_settings(args: argparse.Namespace, cls: type, section: str) -> Any:
+    """``cls`` (GrounderSettings / RefinerSettings) from ``--config FILE`` (YAML of its fields), then
+    the options given on the command line, then ``--{section}.FIELD`` model-shape options; the
+    dataclass's defaults for everything else. Validated whole before anything runs."""
+    import yaml
+
+    from physground.envs.typed_config import from_mapping, given_fields
+
+    data: dict[str, Any] = {}
+    where = "the command line"
+    if args.config:
+        where = f"config {args.config!r}"
+        try:
+            data = yaml.safe_load(Path(args.config).read_text()) or {}
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"no config file at {args.config!r}") from exc
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config {args.config!r} is not valid YAML: {' '.join(str(exc).split())}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"config {args.config!r} must be a mapping of settings, got a YAML {type(data).__name__}")
+    data.update({field: getattr(args, flag) for flag, field in PERCEPTION_FLAGS.items() if getattr(args, flag, None) is not None})
+    shape = given_fields(args, section)
+    if shape:
+        nested = data.get(section) or {}
+        data[section] = {**(nested if isinstance(nested, dict) else {}), **shape}
+    data.setdefault("out", "out/learned-grounder")
+    return from_mapping(cls, data, where)
+
+
 def _cmd_train_grounder(args: argparse.Namespace) -> int:
     from physground.perception.grounder_training import GrounderSettings, train_grounder
     from physground.perception.grounding_eval import format_scores
 
-    settings = GrounderSettings(
-        out=args.out, n_scenes=args.scenes, eval_per_task=args.eval_per_task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, workers=args.workers, accelerator=args.accelerator, max_minutes=args.max_minutes,
-        **given_options(args, "vlm", "multisamples"),
-    )
-    summary = train_grounder(settings)
+    summary = train_grounder(_perception_settings(args, GrounderSettings, "head"))
     print(format_scores(summary["evaluation"]))
     return 0
 
@@ -197,12 +229,7 @@ def _cmd_train_refiner(args: argparse.Namespace) -> int:
     from physground.perception.grounding_eval import format_scores
     from physground.perception.refiner_training import RefinerSettings, train_refiner
 
-    settings = RefinerSettings(
-        out=args.out, n_scenes=args.scenes, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        eval_per_task=args.eval_per_task, workers=args.workers, accelerator=args.accelerator, loader_workers=args.loader_workers,
-        **given_options(args, "grounder", "vlm", "multisamples"),
-    )
-    summary = train_refiner(settings)
+    summary = train_refiner(_perception_settings(args, RefinerSettings, "refiner"))
     for name, e in summary["block_x_error"].items():
         print(f"block x error {name}: mean {e['mean_abs']:.3f}, std {e['std']:.3f}, 95th pct {e['p95']:.3f} block sizes ({e['blocks']} blocks)")
     print(format_scores(summary["evaluation"]["with refiner"]))
@@ -408,16 +435,30 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def _add_perception_training_args(p: argparse.ArgumentParser, scenes: int, lr: float) -> None:
-    """Options shared by the perception trainers (rendered scenes, optimiser, evaluation, machine)."""
-    p.add_argument("--scenes", type=int, default=scenes, help=f"rendered training scenes (default {scenes})")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=lr)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-per-task", type=int, default=500, help="fresh scenes per task for the evaluation")
-    p.add_argument("--workers", type=int, default=1, help="rendering processes")
-    p.add_argument("--accelerator", default="auto")
+def _add_perception_training_args(p: argparse.ArgumentParser, settings: str) -> None:
+    """Options shared by the perception trainers; defaults are those of ``settings`` (the dataclass),
+    which ``--config FILE`` (a YAML of its fields) can change and given options override."""
+    p.add_argument("--config", default=None, help=f"YAML file of {settings} fields (the options below override it)")
+    p.add_argument("--scenes", type=int, default=None, help=f"rendered training scenes ({settings}.n_scenes)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--eval-per-task", type=int, default=None, help="fresh scenes per task for the evaluation")
+    p.add_argument("--workers", type=int, default=None, help="rendering processes")
+    p.add_argument("--accelerator", default=None)
     p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
+
+
+def _grounder_head_config() -> type:
+    from physground.perception.grounders import GrounderHeadConfig
+
+    return GrounderHeadConfig
+
+
+def _refiner_config() -> type:
+    from physground.perception.refiner import RefinerConfig
+
+    return RefinerConfig
 
 
 def _add_trainer_arguments(p: argparse.ArgumentParser) -> None:
@@ -496,21 +537,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
     p.set_defaults(handler=_cmd_eval_grounder)
 
+    from physground.envs.typed_config import add_arguments
+
     p = sub.add_parser("train-grounder", help="train the learned grounder on simulator labels (Lightning)")
-    p.add_argument("--out", default="out/learned-grounder")
+    p.add_argument("--out", default=None, help="output folder (default out/learned-grounder)")
     p.add_argument("--vlm", default=None, help="VLM whose image tokens it reads (default: the shipped tiny VLM)")
-    _add_perception_training_args(p, scenes=12000, lr=5e-4)
-    p.add_argument("--epochs", type=int, default=25)
+    _add_perception_training_args(p, "GrounderSettings")
+    p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None)
+    add_arguments(p, _grounder_head_config(), "head", skip=("feature_dim", "num_tokens"))
     p.set_defaults(handler=_cmd_train_grounder)
 
     p = sub.add_parser("train-refiner", help="train the CNN that refines the learned grounder's block centres from pixels (Lightning)")
-    p.add_argument("--out", default="out/learned-grounder", help="output folder: the grounder's files plus the refiner (may be --grounder itself)")
+    p.add_argument("--out", default=None, help="output folder: the grounder's files plus the refiner (may be --grounder itself; default out/learned-grounder)")
     p.add_argument("--grounder", default=None, help="learned grounder to add the refiner to (default: the shipped one)")
     p.add_argument("--vlm", default=None, help="VLM the grounder reads (default: the shipped tiny VLM)")
-    _add_perception_training_args(p, scenes=16000, lr=2e-3)  # the shipped refiner's recipe
-    p.add_argument("--steps", type=int, default=12000)
-    p.add_argument("--loader-workers", type=int, default=0, help="processes that cut the training crops (same batches for any value; use several on a GPU)")
+    _add_perception_training_args(p, "RefinerSettings")  # defaults: the shipped refiner's recipe
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--loader-workers", type=int, default=None, help="processes that cut the training crops (same batches for any value; use several on a GPU)")
+    add_arguments(p, _refiner_config(), "refiner")
     p.set_defaults(handler=_cmd_train_refiner)
 
     p = sub.add_parser("eval-dynamics", help="dynamics model vs MuJoCo: errors and event accuracy, with baselines")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch
 
 from physground.envs.files import atomic_directory
 from physground.envs.scene import DEFAULT_MULTISAMPLES, SceneConfig
+from physground.envs.typed_config import replace_fields
 from physground.perception.grounders import GrounderHead, GrounderHeadConfig, LearnedGrounder, grounder_loss, scene_targets
 from physground.perception.grounding_eval import evaluate_grounder, evaluation_scenes, format_scores
 from physground.perception.scene_data import render_scenes
@@ -29,7 +30,11 @@ SHIPPED_GROUNDER = Path(__file__).parent / "checkpoints" / "learned-grounder"
 
 @dataclass
 class GrounderSettings:
-    """Everything ``train_grounder`` needs (saved with the checkpoint)."""
+    """Everything ``train_grounder`` needs (saved with the checkpoint).
+
+    ``head`` overrides ``GrounderHeadConfig``'s shape fields (``width``, ``layers``, ``heads``,
+    ``queries``); its ``feature_dim`` and ``num_tokens`` come from the VLM.
+    """
 
     out: str
     vlm: str = str(SHIPPED_CHECKPOINT)
@@ -45,9 +50,19 @@ class GrounderSettings:
     max_minutes: float | None = None
     multisamples: int = DEFAULT_MULTISAMPLES
     """Anti-aliasing samples per pixel of the training and evaluation renders (``SceneConfig``)."""
+    head: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         SceneConfig(multisamples=self.multisamples)  # validates it, naming the field
+        for name in ("n_scenes", "eval_per_task", "epochs", "batch_size", "workers"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"grounder {name} must be a positive integer, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ValueError(f"grounder lr must be positive, got {self.lr!r}")
+        fixed = sorted(set(self.head) & {"feature_dim", "num_tokens"})
+        if fixed:
+            raise ValueError(f"head.{fixed[0]} follows from the VLM's image tokens; it cannot be set")
+        replace_fields(GrounderHeadConfig(), self.head, "head")  # checks names and types
 
 
 class FeatureDataset(torch.utils.data.Dataset):
@@ -90,7 +105,7 @@ def train_grounder(settings: GrounderSettings) -> dict[str, Any]:
     features = compute_features(vlm, data.images)
     targets = [scene_targets(s) for s in data.scenes]
     data_seconds = time.time() - started
-    config = GrounderHeadConfig(feature_dim=features.shape[2], num_tokens=features.shape[1])
+    config = replace_fields(GrounderHeadConfig(feature_dim=features.shape[2], num_tokens=features.shape[1]), settings.head, "head")
     head = GrounderHead(config)
     n_val = max(1, len(targets) // 20)
     train = FeatureDataset(features[n_val:], targets[n_val:])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class RefinerSettings:
             leaves the card idle.
         multisamples: Anti-aliasing samples per pixel of the training and evaluation renders
             (``SceneConfig.multisamples``; the refiner reads the pixels, so use the agents' value).
+        refiner: The refiner's shape and inputs (``RefinerConfig``).
     """
 
     out: str
@@ -72,6 +73,7 @@ class RefinerSettings:
     accelerator: str = "auto"
     loader_workers: int = 0
     multisamples: int = DEFAULT_MULTISAMPLES
+    refiner: RefinerConfig = field(default_factory=RefinerConfig)
 
     def __post_init__(self) -> None:
         SceneConfig(multisamples=self.multisamples)  # validates it, naming the field
@@ -140,7 +142,7 @@ def train_refiner(settings: RefinerSettings) -> dict[str, Any]:
     device = "cuda" if torch.cuda.is_available() and settings.accelerator != "cpu" else "cpu"
     vlm = VLM.load(settings.vlm, device=device)
     grounder = before_grounder(LearnedGrounder.load(settings.grounder, vlm))  # a refiner already there is replaced
-    config = RefinerConfig()
+    config = settings.refiner
     data = render_scenes(settings.n_scenes, settings.seed, image_size=config.reference_size, workers=settings.workers, tasks=BLOCK_TASKS,
                          multisamples=settings.multisamples)
     images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()  # uint8 (N, 3, H, W)

@@ -102,15 +102,14 @@ def test_the_default_settings_are_the_shipped_refiners_recipe():
     rendering processes aside), and the command line's defaults are the settings' defaults."""
     import json
 
-    from physground.experiments.cli import build_parser
+    from physground.experiments.cli import _perception_settings, build_parser
 
     recipe = json.loads((SHIPPED_GROUNDER / "refiner.json").read_text())["settings"]
     defaults = asdict(RefinerSettings(out="x"))
     for key in ("n_scenes", "steps", "batch_size", "lr", "jitter", "seed", "eval_per_task", "multisamples"):
         assert defaults[key] == (tuple(recipe[key]) if key == "jitter" else recipe[key]), key
-    args = build_parser().parse_args(["train-refiner"])
-    cli = {"n_scenes": args.scenes, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "eval_per_task": args.eval_per_task, "workers": args.workers}
-    assert cli == {k: defaults[k] for k in cli}
+    from_cli = asdict(_perception_settings(build_parser().parse_args(["train-refiner"]), RefinerSettings, "refiner"))
+    assert from_cli == {**defaults, "out": "out/learned-grounder"}, "the command line's defaults are the settings' own"
 
 
 def test_crops_cut_in_loader_processes_are_the_batches_of_the_training_process():
@@ -186,3 +185,26 @@ def test_a_refined_grounder_takes_a_batch_of_mixed_image_sizes(tiny_vlm):
     small = np.asarray(Image.fromarray(data.images[1]).resize((96, 96)))
     graphs = grounder.ground([data.images[0], small])
     assert all(any(n.shape == "cube" for n in g.nodes) for g in graphs)
+
+
+def test_perception_settings_come_from_a_config_file_then_the_flags_and_are_checked_whole(tmp_path, capsys):
+    from physground.experiments.cli import _perception_settings, build_parser, main
+    from physground.perception.grounder_training import GrounderSettings
+    from physground.perception.refiner import RefinerConfig
+    from physground.perception.refiner_training import RefinerSettings
+
+    config = tmp_path / "refiner.yaml"
+    config.write_text("steps: 10\nlr: 0.01\nrefiner: {crop: 24}\n")
+    args = build_parser().parse_args(["train-refiner", "--config", str(config), "--steps", "50", "--refiner.passes", "1", "--out", str(tmp_path / "r")])
+    settings = _perception_settings(args, RefinerSettings, "refiner")
+    assert settings.steps == 50 and settings.lr == 0.01 and settings.refiner == RefinerConfig(crop=24, passes=1)
+    assert settings.n_scenes == RefinerSettings(out="x").n_scenes, "the dataclass holds the defaults"
+    bad = tmp_path / "grounder.yaml"
+    bad.write_text("head: {width: wide}\n")
+    assert main(["train-grounder", "--config", str(bad), "--out", str(tmp_path / "g")]) == 2
+    assert "config" in (err := capsys.readouterr().err) and "head.width must be an integer, got 'wide'" in err and err.count("\n") == 1
+    assert main(["train-grounder", "--head.layers", "0", "--scenes", "0", "--out", str(tmp_path / "g")]) == 2
+    assert "grounder n_scenes must be a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="head.feature_dim follows from the VLM"):
+        GrounderSettings(out="x", head={"feature_dim": 8})
+    assert not (tmp_path / "g").exists() and not (tmp_path / "r").exists()
