@@ -7,12 +7,12 @@ here build or update such a dataclass from plain data and turn every bad value i
 ``__post_init__`` then checks ranges.
 
 Supported field types: ``int``, ``float``, ``bool``, ``str``, ``X | None``, ``tuple[X, ...]``,
-``dict[str, X]`` and nested config dataclasses.
+``dict[str, X]`` and nested config dataclasses. The command line's side (``--prefix.field``
+options) is ``experiments.cli_options``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import types
 import typing
@@ -28,14 +28,14 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def _describe(tp: Any) -> str:
+def describe_type(tp: Any) -> str:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
+        return " or ".join(describe_type(a) for a in args)
     if origin is tuple:
-        return f"a list of {_describe(args[0])}"
+        return f"a list of {describe_type(args[0])}"
     if origin in (dict, Mapping):
-        return f"a mapping of {_describe(args[1])}"
+        return f"a mapping of {describe_type(args[1])}"
     if dataclasses.is_dataclass(tp):
         return "a mapping of settings"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}.get(tp, str(tp))
@@ -81,7 +81,7 @@ def convert(value: Any, tp: Any, where: str) -> Any:
             return value
     elif tp is Any:
         return value
-    raise ValueError(f"{where} must be {_describe(tp)}, got {value!r}")
+    raise ValueError(f"{where} must be {describe_type(tp)}, got {value!r}")
 
 
 def from_mapping(cls: type[T], data: Any, where: str) -> T:
@@ -125,62 +125,3 @@ def replace_fields(config: T, overrides: Mapping[str, Any], where: str) -> T:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str, skip: tuple[str, ...] = ()) -> None:
-    """``--{prefix}.{field}`` options for every field of config dataclass ``cls`` (but ``skip``).
-
-    Each option defaults to None (not given); :func:`given_fields` collects the given ones, to be
-    applied with :func:`replace_fields` on top of whatever defaults the wiring chooses.
-    """
-    group = parser.add_argument_group(f"{prefix} settings ({cls.__name__})")
-    for name, tp in field_types(cls).items():
-        if name in skip:
-            continue
-        group.add_argument(f"--{prefix}.{name}", dest=f"{prefix}.{name}", metavar=_metavar(tp), type=_parser_for(tp, f"--{prefix}.{name}"),
-                           default=None, help=f"{_describe(tp)} (default: see {cls.__name__})")
-
-
-def given_fields(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
-    """The ``--{prefix}.*`` options given on the command line, by field name."""
-    return {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith(f"{prefix}.") and v is not None}
-
-
-def _metavar(tp: Any) -> str:
-    if typing.get_origin(tp) is tuple:
-        return _metavar(typing.get_args(tp)[0]) + ",..."
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    base = args[0] if args else tp
-    return {int: "INT", float: "FLOAT", bool: "BOOL", str: "TEXT"}.get(base, "VALUE")
-
-
-def _parser_for(tp: Any, option: str) -> Any:
-    """A function parsing one command-line word into type ``tp`` (``none`` stands for None)."""
-    if typing.get_origin(tp) is tuple:  # comma-separated items
-        item = _parser_for(typing.get_args(tp)[0], option)
-
-        def parse_items(text: str) -> tuple[Any, ...]:
-            return tuple(item(part.strip()) for part in text.split(",") if part.strip())
-
-        parse_items.__name__ = "list"
-        return parse_items
-    args = typing.get_args(tp)
-    optional = type(None) in args
-    base = next((a for a in args if a is not type(None)), tp)
-
-    def parse(text: str) -> Any:
-        if optional and text.lower() in ("none", "null"):
-            return None
-        try:
-            if base is bool:
-                if text.lower() in ("true", "1", "yes"):
-                    return True
-                if text.lower() in ("false", "0", "no"):
-                    return False
-                raise ValueError
-            return base(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} must be {_describe(tp)}, got {text!r}") from None
-
-    parse.__name__ = _metavar(tp).lower()
-    return parse

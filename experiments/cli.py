@@ -193,7 +193,8 @@ def _perception_settings(args: argparse.Namespace, cls: type, section: str) -> A
     dataclass's defaults for everything else. Validated whole before anything runs."""
     import yaml
 
-    from physground.envs.typed_config import from_mapping, given_fields
+    from physground.envs.typed_config import from_mapping
+    from physground.experiments.cli_options import given_fields
 
     data: dict[str, Any] = {}
     where = "the command line"
@@ -283,7 +284,7 @@ def _cmd_bench_dynamics(args: argparse.Namespace) -> int:
 def _cmd_train_agent(args: argparse.Namespace) -> int:
     from physground.agent.factory import AgentSpec
     from physground.agent.training import TRAINER_CONFIGS, default_run_dir, train_agent, training_spec
-    from physground.envs.typed_config import given_fields
+    from physground.experiments.cli_options import given_fields
 
     agent = AgentSpec(
         agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics,
@@ -383,7 +384,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    from physground.envs.typed_config import given_fields
+    from physground.experiments.cli_options import given_fields
 
     preset = Preset.load(args.preset, vlm=args.vlm, slurm=given_fields(args, "slurm") or None)
     out = args.out or f"out/ablation-{preset.name}"
@@ -465,7 +466,7 @@ def _add_trainer_arguments(p: argparse.ArgumentParser) -> None:
     """``--ppo.*``, ``--grpo.*``, ``--sft.*``: every hyper-parameter of the three trainers (those
     that ``--steps`` sets excepted), applied over the agent's defaults."""
     from physground.agent.configs import GRPOConfig, PPOConfig, SFTConfig
-    from physground.envs.typed_config import add_arguments
+    from physground.experiments.cli_options import add_arguments
 
     add_arguments(p, PPOConfig, "ppo", skip=("total_steps",))
     add_arguments(p, GRPOConfig, "grpo", skip=("updates",))
@@ -537,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
     p.set_defaults(handler=_cmd_eval_grounder)
 
-    from physground.envs.typed_config import add_arguments
+    from physground.experiments.cli_options import add_arguments
 
     p = sub.add_parser("train-grounder", help="train the learned grounder on simulator labels (Lightning)")
     p.add_argument("--out", default=None, help="output folder (default out/learned-grounder)")
@@ -623,8 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--launcher", choices=("local", "slurm"), default="local", help="slurm: one submitit array task per cell")
     p.add_argument("--agents", default=None, help="run only these agents' cells (comma-separated); reports cover every finished cell")
     p.add_argument("--vlm", default=None, help="VLM checkpoint for every agent (default: the preset's, else the shipped tiny VLM)")
-    from physground.envs.typed_config import add_arguments
     from physground.experiments.ablation import SlurmConfig
+    from physground.experiments.cli_options import add_arguments
 
     add_arguments(p, SlurmConfig, "slurm")  # each cell's SLURM resources over the preset's
     p.set_defaults(handler=_cmd_ablate)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 
 import pytest
 
-from physground.envs.typed_config import add_arguments, from_mapping, given_fields, replace_fields
+from physground.envs.typed_config import from_mapping, replace_fields
 
 
 @dataclass(frozen=True)
@@ -58,13 +57,3 @@ def test_bad_values_are_one_line_naming_where_the_field_and_the_value(data, mess
     with pytest.raises(ValueError, match=message) as info:
         from_mapping(Example, data, "cfg")
     assert "\n" not in str(info.value)
-
-
-def test_command_line_options_for_every_field_collect_only_what_was_given():
-    parser = argparse.ArgumentParser(exit_on_error=False)
-    add_arguments(parser, Example, "ex", skip=("name",))
-    args = parser.parse_args(["--ex.rate", "0.25", "--ex.flag", "true", "--ex.path", "none", "--ex.seeds", "3, 4"])
-    assert given_fields(args, "ex") == {"rate": 0.25, "flag": True, "seeds": (3, 4)}
-    with pytest.raises(argparse.ArgumentError, match="--ex.rate must be a number, got 'x'"):
-        parser.parse_args(["--ex.rate", "x"])
-    assert "--ex.name" not in parser.format_help()

@@ -102,3 +102,10 @@ def test_the_checker_sees_a_circle_and_a_wrong_way_import(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from physground.experiments.cli import main\n\nimport physground.envs.scene as scene\n")
     assert sorted(t for _, t in imported_names(source)) == ["physground.envs.scene", "physground.experiments.cli.main"]
+
+
+def test_no_argparse_below_the_command_line():
+    """Library first: only the CLI's own modules parse arguments."""
+    allowed = {"physground.experiments.cli", "physground.experiments.cli_options"}
+    users = [name for name, path in sources().items() if name not in allowed and any(t.split(".")[0] == "argparse" for _, t in imported_names(path))]
+    assert not users, "argparse below experiments/cli.py: " + ", ".join(users)
