@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from physground.envs.files import atomic_directory, atomic_write_text
+from physground.envs.files import atomic_directory, atomic_write_text, recover_directory
 from physground.envs.state_codec import decode_value, encode_value
 
 CHECKPOINT_FORMAT = "physground.checkpoint/1"
@@ -74,15 +74,67 @@ def _tuples(value: Any) -> Any:
     return value
 
 
+_stop_pending: int | None = None
+"""The signal that asked this process to stop while :class:`StopOnSignals` was in force."""
+
+
+def stop_pending() -> int | None:
+    """The signal that asked this process to stop under :class:`StopOnSignals` (None: none)."""
+    return _stop_pending
+
+
+class StopOnSignals:
+    """While in force, SIGINT and SIGTERM only ask this process to stop: the trainer running (or
+    the next to start) stops at its first safe point, checkpoints and returns unfinished; a second
+    signal does not kill the process. For processes that must never die mid-write (an ablation and
+    its cells). ``signum`` is the first signal received (None: none).
+
+    ``install()`` puts it in force for the rest of the process (cell processes); as a context
+    manager it restores the previous handlers and forgets the request on exit."""
+
+    def __init__(self, on_signal: Any = None) -> None:
+        self._on_signal = on_signal
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def signum(self) -> int | None:
+        return _stop_pending
+
+    def _ask(self, signum: int, frame: Any) -> None:
+        global _stop_pending
+        first = _stop_pending is None
+        _stop_pending = signum if first else _stop_pending
+        if first and self._on_signal is not None:
+            self._on_signal(signum)
+
+    def install(self) -> StopOnSignals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._ask)
+        return self
+
+    def __enter__(self) -> StopOnSignals:
+        global _stop_pending
+        _stop_pending = None
+        return self.install()
+
+    def __exit__(self, *exc: Any) -> None:
+        global _stop_pending
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        _stop_pending = None
+
+
 class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag the trainer checks at safe points; a second signal
-    restores the default handler (so it kills the process at once)."""
+    """Turns SIGINT/SIGTERM into a flag the trainer checks at safe points. A stop already asked for
+    under :class:`StopOnSignals` counts. A second signal goes to the previous handler (by default
+    it kills the process at once; under ``StopOnSignals`` it is one more request)."""
 
     def __init__(self) -> None:
         self.requested = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopRequest:
+        self.requested = _stop_pending is not None
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -92,7 +144,10 @@ class StopRequest:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
-        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        signal.signal(signum, previous)
+        if isinstance(getattr(previous, "__self__", None), StopOnSignals):
+            previous(signum, frame)  # the process-wide request learns of it too
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
@@ -171,6 +226,8 @@ class RunDir:
         return (self.path / "metrics.json").exists() and bool(self.read_metrics().get("finished", True))
 
     def has_checkpoint(self) -> bool:
+        """Whether a complete checkpoint is there (one left moved aside by a crash mid-swap is put back first)."""
+        recover_directory(self.checkpoint)
         return (self.checkpoint / "state.json").exists()
 
     def save_checkpoint(self, state: dict[str, Any], tensors: dict[str, torch.Tensor], optimizer: dict[str, Any] | None) -> None:

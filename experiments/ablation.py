@@ -21,8 +21,9 @@ import json
 import multiprocessing
 import os
 import resource
+import signal
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import yaml
 
 from physground import envs
-from physground.envs.files import atomic_write_text
+from physground.envs.files import atomic_write_text, exclusive_lock
 from physground.envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
 from physground.envs.typed_config import from_mapping
 
@@ -207,21 +208,46 @@ def cells_of(preset: Preset) -> list[Cell]:
     return out
 
 
-def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
-    """Train the cell's agent, evaluate it on every test task, write ``cell.json``."""
-    import torch
+class CellInterrupted(RuntimeError):
+    """A cell whose training a signal stopped before it finished: checkpointed, never evaluated or
+    recorded (``--resume`` continues it)."""
 
-    from physground.agent.evaluation import evaluate_run
-    from physground.agent.run import RunDir
-    from physground.agent.training import train_agent
+
+CELL_LOCK_WAIT = 120.0
+"""Seconds a cell waits for another process still holding it (a cell of a killed ablation that is
+checkpointing) before giving up."""
+
+
+def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
+    """Train the cell's agent, evaluate it on every test task, write ``cell.json``. Only one process
+    at a time works on a cell (a lock file in its folder).
+
+    Raises:
+        CellInterrupted: A signal stopped the training before it finished (nothing recorded).
+    """
+    import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("PHYSGROUND_THREADS", "1"))))
     folder = Path(out) / "cells" / cell.name
+    folder.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(folder / ".lock", f"cell {cell.name}", wait_seconds=CELL_LOCK_WAIT):
+        return _run_locked_cell(preset, cell, folder)
+
+
+def _run_locked_cell(preset: Preset, cell: Cell, folder: Path) -> dict[str, Any]:
+    from physground.agent.evaluation import evaluate_run
+    from physground.agent.run import RunDir, stop_pending
+    from physground.agent.training import train_agent
+
     started = time.time()
     run = RunDir(folder)
+    if stop_pending() is not None:
+        raise CellInterrupted(f"{cell.name}: not started (the ablation is stopping)")
     if not (run.has_checkpoint() and run.finished):  # else trained before an interruption, not yet evaluated
         run = train_agent(training_spec_of(preset, cell), folder, resume=run.has_checkpoint(), progress=False)  # an interrupted training continues exactly
     metrics = run.read_metrics()
+    if not metrics.get("finished", True):
+        raise CellInterrupted(f"{cell.name}: training stopped after update {metrics.get('updates')} of its budget; checkpointed, --resume continues it")
     trained = time.time()
     results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes)
     record = {
@@ -231,6 +257,39 @@ def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
     }
     atomic_write_text(folder / "cell.json", json.dumps(record))
     return record
+
+
+def _cell_process_init(stop: Any) -> None:
+    """Every cell process: its own process group (a terminal's Ctrl-C reaches the ablation only,
+    which then sets ``stop``, a shared event), signals that only ask it to stop (``StopOnSignals``:
+    the trainer checkpoints and returns unfinished), a watcher that turns ``stop`` into such a
+    signal, and SIGTERM when its parent dies (Linux: no orphan cells)."""
+    import threading
+
+    from physground.agent.run import StopOnSignals
+
+    os.setpgrp()
+    StopOnSignals().install()
+    threading.Thread(target=_signal_self_when_set, args=(stop,), daemon=True, name="cell-stop").start()
+    _die_with_parent()
+
+
+def _signal_self_when_set(stop: Any) -> None:
+    stop.wait()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent exits (no orphan cells)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: cells outlive a killed ablation until they finish
+        pass
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _run_cell_job(args: tuple[Preset, Cell, str, str | None]) -> dict[str, Any]:
@@ -322,8 +381,15 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
     """Run every unfinished cell (of ``only_agents`` if given: a grid can be split across machines),
     then write the reports of all finished cells. Returns the summary.
 
+    A signal (SIGINT / SIGTERM, to the process group or to this process alone) stops it: cells not
+    started never start, running cells checkpoint and return, nothing unfinished is recorded, the
+    reports cover the finished cells, and ``AblationInterrupted`` says how to continue
+    (``--resume`` finishes exactly the unfinished cells). Cell processes end with the ablation.
+
     Raises:
         ValueError: ``out`` holds another preset's ablation, or an agent of ``only_agents`` is not in the preset.
+        RuntimeError: Another ablation is running in ``out``; or cells failed (naming each and why).
+        AblationInterrupted: A signal stopped it.
     """
     unknown = sorted(set(only_agents or ()) - set(preset.agents))
     if unknown:
@@ -338,34 +404,88 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
         if not is_recorded_preset(json.loads(manifest.read_text()), preset):
             raise ValueError(f"{out!r} holds an ablation of a different preset; use another --out")
     out_path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(manifest, json.dumps(asdict(preset), indent=2))
-    todo = [c for c in cells_of(preset) if not (out_path / "cells" / c.name / "cell.json").exists() and (not only_agents or c.agent in only_agents)]
-    started = time.time()
-    failed: list[str] = []
-    if launcher == "slurm":
-        _run_on_slurm(preset, todo, out)
-    elif workers > 1 and len(todo) > 1:
-        # A fresh process per cell: MuJoCo's GL contexts and the allocator keep memory after envs
-        # close, so a long-lived worker would grow cell after cell.
-        # Cells go round the GPUs in turn when there are several (one CUDA device per cell process).
-        gpus = gpus_for_cells(len(todo), visible_gpus() if preset.accelerator == "cuda" else [])
-        with worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=cell_process_context(preset.accelerator), max_tasks_per_child=1) as pool:
-            futures = {pool.submit(_run_cell_job, (preset, c, out, gpu)): c for c, gpu in zip(todo, gpus)}
-            for future in tqdm(as_completed(futures), total=len(todo), disable=not progress, unit="cell"):
-                if future.exception() is not None:  # the other cells go on; reported below
-                    failed.append(_failure(futures[future], future.exception()))
-    else:
-        for cell in tqdm(todo, disable=not progress, unit="cell"):
-            try:
-                run_cell(preset, cell, out)
-            except Exception as exc:  # noqa: BLE001 - one failed cell must not lose the others
-                failed.append(_failure(cell, exc))
-    from physground.experiments.report import write_reports
+    with exclusive_lock(out_path / ".ablation.lock", f"ablation {out!r}"):  # one ablation per folder at a time
+        atomic_write_text(manifest, json.dumps(asdict(preset), indent=2))
+        todo = [c for c in cells_of(preset) if not (out_path / "cells" / c.name / "cell.json").exists() and (not only_agents or c.agent in only_agents)]
+        started = time.time()
+        failed: list[str] = []
+        interrupted: list[str] = []
+        signum: int | None = None
+        from physground.agent.run import StopOnSignals
 
-    summary = write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo) - len(failed))
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {len(todo)} cells failed, the reports cover the finished ones; rerun with --resume: " + "; ".join(failed))
-    return summary
+        if launcher == "slurm":
+            _run_on_slurm(preset, todo, out)
+        elif workers > 1 and len(todo) > 1:
+            # A fresh process per cell: MuJoCo's GL contexts and the allocator keep memory after envs
+            # close, so a long-lived worker would grow cell after cell.
+            # Cells go round the GPUs in turn when there are several (one CUDA device per cell process).
+            gpus = gpus_for_cells(len(todo), visible_gpus() if preset.accelerator == "cuda" else [])
+            context = cell_process_context(preset.accelerator)
+            stop_event = context.Event()
+            with worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1, initializer=_cell_process_init,
+                                                           initargs=(stop_event,)) as pool:
+                futures = {pool.submit(_run_cell_job, (preset, c, out, gpu)): c for c, gpu in zip(todo, gpus)}
+                with StopOnSignals(on_signal=lambda signum: stop_event.set()) as stop:
+                    pending = set(futures)
+                    with tqdm(total=len(todo), disable=not progress, unit="cell") as bar:
+                        while pending:
+                            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                            if stop.signum is not None:  # what has not started never starts; running cells checkpoint and return
+                                for future in pending:
+                                    future.cancel()
+                            for future in done:
+                                bar.update(1)
+                                _collect(futures[future], future, failed, interrupted)
+                    signum = stop.signum
+        else:
+            with StopOnSignals() as stop:
+                for cell in tqdm(todo, disable=not progress, unit="cell"):
+                    if stop.signum is not None:
+                        interrupted.append(f"{cell.name} (not started)")
+                        continue
+                    try:
+                        run_cell(preset, cell, out)
+                    except CellInterrupted as exc:
+                        interrupted.append(str(exc))
+                    except Exception as exc:  # noqa: BLE001 - one failed cell must not lose the others
+                        failed.append(_failure(cell, exc))
+                signum = stop.signum
+        from physground.experiments.report import write_reports
+
+        finished_cells = any((out_path / "cells").glob("*/cell.json"))
+        summary = write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo) - len(failed) - len(interrupted)) if finished_cells else {}
+        if interrupted or (signum is not None and launcher != "slurm"):
+            raise AblationInterrupted(signum, f"stopped by signal {signum}: {len(interrupted)} of {len(todo)} cells unfinished and not recorded (checkpointed where training had started); "
+                                      f"{'the reports cover the finished ones; ' if finished_cells else ''}rerun with --resume to finish them"
+                                      + (f"; also failed: {'; '.join(failed)}" if failed else ""))
+        if failed:
+            covered = "the reports cover the finished ones" if finished_cells else "no cell finished, so no reports were written"
+            raise RuntimeError(f"{len(failed)} of {len(todo)} cells failed, {covered}; rerun with --resume: " + "; ".join(failed))
+        return summary
+
+
+class AblationInterrupted(RuntimeError):
+    """An ablation stopped by SIGINT / SIGTERM: running cells checkpointed, nothing unfinished recorded.
+
+    Attributes:
+        signum: The signal (None when the cells were stopped by signals sent to them alone).
+    """
+
+    def __init__(self, signum: int | None, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+def _collect(cell: Cell, future: Any, failed: list[str], interrupted: list[str]) -> None:
+    """File a finished future's cell under failed or interrupted (the other cells go on)."""
+    if future.cancelled():
+        interrupted.append(f"{cell.name} (not started)")
+        return
+    exc = future.exception()
+    if isinstance(exc, CellInterrupted):
+        interrupted.append(str(exc))
+    elif exc is not None:
+        failed.append(_failure(cell, exc))
 
 
 def _failure(cell: Cell, exc: BaseException) -> str:

@@ -675,7 +675,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         args = build_parser().parse_args(argv)
         return args.handler(args)
+    except KeyboardInterrupt:
+        print("physground: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+        signum = getattr(exc, "signum", None) if type(exc).__name__ == "AblationInterrupted" else None
+        if type(exc).__name__ == "AblationInterrupted":
+            print(f"physground: interrupted: {exc}", file=sys.stderr)
+            return 128 + (signum or 2)
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"physground: error: {message}", file=sys.stderr)
         return 2

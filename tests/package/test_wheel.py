@@ -55,5 +55,16 @@ def test_a_fresh_non_editable_install_runs_the_micro_ablation(wheel, tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (work / "micro" / "transfer.csv").exists()
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import physground.envs as e; print(e.__file__)"], cwd=work, capture_output=True, text=True, check=True)
-    assert str(venv) in where.stdout, "imported from the installed wheel, not the source tree"
+    load_all = (
+        "import physground.envs as e; print(e.__file__)\n"
+        "from physground.dynamics.checkpoint import SHIPPED_GNN, SHIPPED_MLP\n"
+        "from physground.dynamics.gnn import DynamicsModel\n"
+        "from physground.perception.grounder_training import SHIPPED_GROUNDER\n"
+        "from physground.perception.grounders import LearnedGrounder\n"
+        "DynamicsModel.from_pretrained(SHIPPED_GNN); DynamicsModel.from_pretrained(SHIPPED_MLP)\n"
+        "LearnedGrounder.from_pretrained(SHIPPED_GROUNDER)  # with the shipped tiny VLM\n"
+        "print('loaded every shipped checkpoint')\n"
+    )
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", load_all], cwd=work, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert str(venv) in done.stdout and "loaded every shipped checkpoint" in done.stdout, "imported from the installed wheel, not the source tree"
