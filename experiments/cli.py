@@ -102,17 +102,11 @@ def _cmd_pretrain_vlm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_image(path: str) -> Any:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+def _load_image(path: str, size: int = 128) -> Any:
+    """The picture at ``path``, bounded and square-resized to ``size`` (``perception.images``)."""
+    from physground.perception.images import read_picture
 
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"no image at {path!r}") from exc
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot read image {path!r}: not a readable picture ({exc.__class__.__name__})") from exc
+    return read_picture(path, size)
 
 
 def _make_grounder(name: str, vlm_path: str | None, grounder_path: str | None) -> Any:

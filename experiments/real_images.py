@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from physground import envs
 from physground.envs.files import atomic_write_text
+from physground.perception.images import read_picture
 
 
 @dataclass
@@ -30,15 +30,6 @@ class LabelledImage:
     name: str
     image: np.ndarray
     answer: int
-
-
-def square_resize(image: Image.Image, size: int) -> np.ndarray:
-    """Centre-crop to a square, resize to ``size`` x ``size``, RGB uint8 (H, W, 3)."""
-    image = image.convert("RGB")
-    w, h = image.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    return np.asarray(image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC))
 
 
 def read_labels(images_dir: str | Path, labels_csv: str | Path, task: str, size: int) -> list[LabelledImage]:
@@ -72,10 +63,9 @@ def read_labels(images_dir: str | Path, labels_csv: str | Path, task: str, size:
         if not file.exists():
             raise FileNotFoundError(f"labels {str(path)!r} line {row_number}: no image {str(file)!r}")
         try:
-            with Image.open(file) as im:
-                pixels = square_resize(im, size)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"labels {str(path)!r} line {row_number}: cannot read picture {str(file)!r} ({exc.__class__.__name__})") from exc
+            pixels = read_picture(file, size)
+        except ValueError as exc:
+            raise ValueError(f"labels {str(path)!r} line {row_number}: {exc}") from exc
         out.append(LabelledImage(name, pixels, names.index(answer)))
     if not out:
         raise ValueError(f"labels {str(path)!r} has no rows")

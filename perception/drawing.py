@@ -10,6 +10,8 @@ from physground.perception.scene_graph import SceneGraph
 
 SCALE = 4
 """Images are upscaled this much before drawing, so labels stay legible on 128 px frames."""
+MAX_CANVAS_SIDE = 1024
+"""Largest drawing (pixels per side), whatever the image: bigger images are drawn at a smaller scale."""
 
 
 def draw_graph(image: np.ndarray, graph: SceneGraph) -> Image.Image:
@@ -18,12 +20,15 @@ def draw_graph(image: np.ndarray, graph: SceneGraph) -> Image.Image:
     Positions are projected with the default camera (domain-randomised camera jitter is not
     known here, so drawings of randomised images may be a few pixels off).
     """
+    if image.ndim != 3 or image.shape[0] != image.shape[1]:
+        raise ValueError(f"draw_graph needs a square RGB image, got shape {tuple(image.shape)}")
     size = image.shape[0]
-    canvas = Image.fromarray(image).resize((size * SCALE, size * SCALE), Image.NEAREST)
+    side = min(size * SCALE, MAX_CANVAS_SIDE)
+    canvas = Image.fromarray(image).resize((side, side), Image.NEAREST)
     draw = ImageDraw.Draw(canvas)
     if not graph.nodes:
         return canvas
-    pixels = project_points([n.position for n in graph.nodes], size) * SCALE
+    pixels = project_points([n.position for n in graph.nodes], size) * (side / size)
     where = {n.id: pixels[i] for i, n in enumerate(graph.nodes)}
     for a, b in graph.related("on_top_of"):
         draw.line([tuple(where[a]), tuple(where[b])], fill=(255, 255, 255), width=2)

@@ -9,7 +9,8 @@ import pytest
 from physground.envs import SceneConfig, TowerStabilityEnv
 from physground.experiments.cli import main
 from physground.experiments.probing import logistic_accuracy, ridge_r2
-from physground.experiments.real_images import read_labels, square_resize
+from physground.experiments.real_images import read_labels
+from physground.perception.images import square_resize
 
 
 def test_probes_decode_what_is_there_and_not_what_is_not():
