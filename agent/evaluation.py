@@ -137,16 +137,26 @@ def imagination_ceiling(
     return {key: (float(np.mean(v)) if v else None) for key, v in hits.items()}
 
 
-def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int) -> dict[str, dict[str, float]]:
-    """Evaluate a run's agent on ``tasks``; results are also written to ``eval.json``."""
+def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int, record: bool = True) -> dict[str, dict[str, float]]:
+    """Evaluate a run's agent on ``tasks``; with ``record`` the results are also added to its
+    ``eval.json`` (:func:`record_evaluation`)."""
     spec, policy = load_agent(run_dir)
     results = {}
     for task in tasks:
         name = envs.task_spec(task).name if task in envs.TASKS or task.startswith("physground/") else task
         results[name] = evaluate_policy(policy.for_task(name), name, episodes, spec.image_size, multisamples=spec.multisamples)
-    path = Path(run_dir) / "eval.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
+    if record:
+        record_evaluation(run_dir, results)
+    return results
+
+
+def record_evaluation(run_dir: str | Path, results: dict[str, dict[str, float]]) -> None:
+    """Add ``results`` (by task) to the run's ``eval.json`` (written atomically)."""
     from physground.envs.files import atomic_write_text
 
-    atomic_write_text(path, json.dumps({**previous, **results}, indent=2))
-    return results
+    path = Path(run_dir) / "eval.json"
+    try:
+        previous = json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON ({exc.msg}); move it away to record new results") from exc
+    atomic_write_text(path, json.dumps({**(previous if isinstance(previous, dict) else {}), **results}, indent=2))

@@ -76,6 +76,8 @@ class AgentSpec:
     def __post_init__(self) -> None:
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; valid: {', '.join(AGENTS)}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         if is_physground(self.task):
             self.task = envs.task_spec(self.task).name
         elif self.agent != "mlp":
@@ -99,10 +101,18 @@ class AgentSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AgentSpec:
-        """The spec of a run's ``config.json``; runs recorded before ``multisamples`` existed
-        rendered aliased observations (0)."""
-        return cls(**{"multisamples": LEGACY_MULTISAMPLES, **data})
+    def from_dict(cls, data: dict[str, Any], where: str = "agent spec") -> AgentSpec:
+        """The spec of a run's ``config.json`` (every field checked; ``where`` names the source in
+        errors); runs recorded before ``multisamples`` existed rendered aliased observations (0).
+
+        Raises:
+            ValueError: Not a mapping, an unknown or missing field, or a bad value.
+        """
+        from physground.envs.typed_config import from_mapping
+
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must be a mapping of settings, got {type(data).__name__}")
+        return from_mapping(cls, {"multisamples": LEGACY_MULTISAMPLES, **data}, where)
 
     @property
     def trainer(self) -> str:
@@ -203,6 +213,23 @@ def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
     return HybridPolicy(task, vlm, grounder, dynamics, use_dynamics=use_dynamics, event_encoding=encoding)
 
 
+def spec_of_run(run_dir: str | Path) -> AgentSpec:
+    """The agent spec of a run's ``config.json``, every field checked.
+
+    Raises:
+        FileNotFoundError: No run there.
+        ValueError: A ``config.json`` that is not a physground run's, naming the file and the field.
+    """
+    from physground.agent.run import RunDir
+
+    run = RunDir(run_dir)
+    config = run.read_config()
+    where = f"{str(run.path / 'config.json')!r}"
+    if "agent" not in config:
+        raise ValueError(f"{where} has no 'agent' section: not a physground run")
+    return AgentSpec.from_dict(config["agent"], where=f"{where}: agent")
+
+
 def load_agent(run_dir: str | Path) -> tuple[AgentSpec, Policy]:
     """The run's agent spec and its policy with trained weights (untrained for zero-shot).
 
@@ -215,7 +242,7 @@ def load_agent(run_dir: str | Path) -> tuple[AgentSpec, Policy]:
 
     run = RunDir(run_dir)
     config = run.read_config()
-    spec = AgentSpec.from_dict(config["agent"])
+    spec = spec_of_run(run_dir)
     check_weight_digests(spec, config.get("weights_sha256", {}), str(run_dir))  # runs before digests were recorded: none
     seed_everything(spec.seed)  # parts not in the checkpoint (frozen or untrained) start the same way
     policy = build_policy(spec)

@@ -19,7 +19,8 @@ import torch
 from physground.agent.configs import GRPOConfig
 from physground.agent.env_state import StateCapture
 from physground.agent.policies import Policy, concat, select, to_device
-from physground.agent.run import RunDir, StopRequest, TrainerCallback, TrainingError, restore_rng_states, rng_states, seed_everything
+from physground.agent.ppo import guarded_policy_call, non_finite_error
+from physground.agent.run import RunDir, StopRequest, TrainerCallback, restore_rng_states, rng_states, seed_everything
 
 
 def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -92,7 +93,7 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                 with torch.no_grad():
                     inputs = to_device(policy.prepare(batch, {"scene": [info.get("scene")]}), device)
                     group = concat([inputs] * config.group_size)
-                    out = policy.act(group)
+                    out = guarded_policy_call(run, update, policy.act, group)
                 row = []
                 for g in range(config.group_size):
                     env.set_state(saved)
@@ -117,11 +118,11 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                 for start in range(0, n, config.minibatch):
                     idx = order[start : start + config.minibatch]
                     mb_inputs = select(flat, idx)
-                    new_lp, _, _ = policy.evaluate(mb_inputs, b_actions[idx])
+                    new_lp, _, _ = guarded_policy_call(run, update, policy.evaluate, mb_inputs, b_actions[idx])
                     ref = policy.reference_log_probs(mb_inputs, b_actions[idx]) if config.kl_coef else None
                     loss, mb = grpo_loss(new_lp, b_old[idx], advantages[idx], ref, config.clip_coef, config.kl_coef)
                     if not torch.isfinite(loss):
-                        raise TrainingError(f"non-finite GRPO loss at update {update + 1}; stopped; last good checkpoint in {run.checkpoint}")
+                        raise non_finite_error(f"non-finite GRPO loss ({float(loss)})", run, update)
                     optimizer.zero_grad()
                     fabric.backward(loss)
                     fabric.clip_gradients(policy, optimizer, max_norm=config.max_grad_norm)

@@ -107,13 +107,13 @@ class Policy(nn.Module):
 
     def act(self, inputs: Inputs, deterministic: bool = False) -> ActOutput:
         logits, values = self(inputs)
-        dist = Categorical(logits=logits)
+        dist = Categorical(logits=finite_logits(logits))
         actions = logits.argmax(-1) if deterministic else dist.sample()
         return ActOutput(actions, dist.log_prob(actions), dist.entropy(), values)
 
     def evaluate(self, inputs: Inputs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, values = self(inputs)
-        dist = Categorical(logits=logits)
+        dist = Categorical(logits=finite_logits(logits))
         return dist.log_prob(actions), dist.entropy(), values
 
     def for_task(self, task: str) -> Policy:
@@ -159,9 +159,25 @@ class Policy(nn.Module):
                 own[name].copy_(tensor)
 
 
+class NonFiniteOutput(ValueError):
+    """A policy produced NaN or infinite action logits (its parameters or inputs hold them)."""
+
+
+def finite_logits(logits: torch.Tensor) -> torch.Tensor:
+    """``logits`` (B, A), checked.
+
+    Raises:
+        NonFiniteOutput: Any entry is NaN or infinite (not merely -inf for a masked action: a row
+            of all -inf, or NaN anywhere).
+    """
+    if torch.isnan(logits).any() or not torch.isfinite(logits).any(-1).all() or torch.isposinf(logits).any():
+        raise NonFiniteOutput(f"the policy's action logits are not finite ({int((~torch.isfinite(logits)).sum())} of {logits.numel()} entries)")
+    return logits
+
+
 def log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probabilities of ``actions`` (B,) and entropies (B,) of categorical ``logits`` (B, A)."""
-    log_p = torch.log_softmax(logits, dim=-1)
+    log_p = torch.log_softmax(finite_logits(logits), dim=-1)
     return log_p.gather(-1, actions[:, None].long()).squeeze(-1), -(log_p.exp() * log_p).sum(-1)
 
 

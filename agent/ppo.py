@@ -20,7 +20,7 @@ from gymnasium.vector import AutoresetMode
 
 from physground.agent.configs import PPOConfig
 from physground.agent.env_state import StateCapture
-from physground.agent.policies import Inputs, Policy, concat, select, to_device
+from physground.agent.policies import Inputs, NonFiniteOutput, Policy, concat, select, to_device
 from physground.agent.run import RunDir, StopRequest, TrainerCallback, TrainingError, restore_rng_states, rng_states, seed_everything
 
 
@@ -246,7 +246,7 @@ def train_ppo(
                     if next_inputs is None:  # the first rollout, or after a resume
                         next_inputs = to_device(policy.prepare(obs, infos), device)
                     inputs, next_inputs = next_inputs, None
-                    out = policy.act(inputs)
+                    out = guarded_policy_call(run, update, policy.act, inputs)
                 rollout.append(inputs)
                 actions[t], log_probs[t], values[t] = out.actions, out.log_probs, out.values
                 obs, reward, term, trunc, raw_infos = envs.step(out.env_actions if out.env_actions is not None else out.actions.cpu().numpy())
@@ -290,12 +290,11 @@ def train_ppo(
                 for start in range(0, config.batch_size, minibatch):
                     idx = order[start : start + minibatch]
                     last = start + minibatch >= config.batch_size  # statistics of each epoch's last minibatch
-                    new_lp, entropy, new_values = policy.evaluate(select(flat, idx), b_actions[idx])
+                    new_lp, entropy, new_values = guarded_policy_call(run, update, policy.evaluate, select(flat, idx), b_actions[idx])
                     loss, mb = ppo_loss(new_lp, b_log_probs[idx], b_adv[idx], new_values, b_values[idx], b_returns[idx], entropy,
                                         config.clip_coef, config.clip_vloss, config.vf_coef, config.ent_coef, config.norm_adv, with_stats=last)
                     if not torch.isfinite(loss):
-                        kept = f"update {update}" if run.has_checkpoint() else "none yet"
-                        raise TrainingError(f"non-finite PPO loss ({float(loss)}) at update {update + 1}; stopped; last good checkpoint: {kept} in {run.checkpoint}")
+                        raise non_finite_error(f"non-finite PPO loss ({float(loss)})", run, update)
                     optimizer.zero_grad()
                     fabric.backward(loss)
                     fabric.clip_gradients(policy, optimizer, max_norm=config.max_grad_norm)
@@ -323,6 +322,20 @@ def train_ppo(
         metrics["final"] = history[-1]
     run.write_metrics(metrics)
     return metrics
+
+
+def non_finite_error(what: str, run: RunDir, update: int) -> TrainingError:
+    """The error that stops a run at update ``update + 1`` for ``what``, naming the checkpoint kept."""
+    kept = f"update {update}" if run.has_checkpoint() else "none yet"
+    return TrainingError(f"{what} at update {update + 1}; stopped; last good checkpoint: {kept} in {run.checkpoint}")
+
+
+def guarded_policy_call(run: RunDir, update: int, call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)`` (a policy's act / evaluate), its non-finite output turned into the run's ``TrainingError``."""
+    try:
+        return call(*args)
+    except NonFiniteOutput as exc:
+        raise non_finite_error(f"non-finite policy output ({exc})", run, update) from exc
 
 
 def _log_update(writer: Any, update: int, step: int, stats: EpisodeStats, epoch_stats: list[dict[str, float]], optimizer: Any,

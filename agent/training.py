@@ -90,9 +90,31 @@ class TrainingSpec:
     def trainer(self) -> str:
         return self.agent.trainer
 
+    @property
+    def env_steps(self) -> int:
+        """The environment steps (answers) the trainer will take: ``steps`` rounded to whole PPO
+        rollouts (``num_envs`` x ``num_steps``, at least one) or GRPO updates."""
+        config = self.trainer_config
+        if isinstance(config, PPOConfig):
+            return config.num_updates * config.batch_size
+        if isinstance(config, GRPOConfig):
+            return config.updates * config.prompts_per_update * config.group_size
+        return self.steps
+
+    @property
+    def env_steps_reason(self) -> str:
+        """Why ``env_steps`` differs from ``steps``, in words."""
+        config = self.trainer_config
+        if isinstance(config, PPOConfig):
+            return f"whole PPO rollouts of {config.num_envs} envs x {config.num_steps} steps"
+        if isinstance(config, GRPOConfig):
+            return f"whole GRPO updates of {config.prompts_per_update} scenes x {config.group_size} answers"
+        return "as asked"
+
     def to_config(self) -> dict[str, Any]:
         """The run's ``config.json`` content (without the component digests)."""
-        config: dict[str, Any] = {"agent": self.agent.to_dict(), "trainer": self.trainer, "steps": self.steps, "accelerator": self.accelerator}
+        config: dict[str, Any] = {"agent": self.agent.to_dict(), "trainer": self.trainer, "steps": self.steps, "env_steps": self.env_steps,
+                                  "accelerator": self.accelerator}
         if self.trainer_config is not None:
             config[self.trainer] = dataclasses.asdict(self.trainer_config)
         return config
@@ -167,13 +189,16 @@ def train_agent(spec: TrainingSpec, out: str | Path, resume: bool = False, progr
     if not resume and run.has_checkpoint():
         raise ValueError(f"{str(out)!r} already holds a trained run; pass --resume to continue it or choose another --out")
     agent = spec.agent
-    run.write_config({**spec.to_config(), "weights_sha256": weight_digests(agent)})
+    config_json = {**spec.to_config(), "weights_sha256": weight_digests(agent)}
+    if spec.trainer == "none":
+        build_policy(agent)  # its components load (a bad checkpoint is refused before anything is written)
+        run.write_config(config_json)
+        run.write_metrics({"note": "zero-shot: nothing to train"})
+        return run
+    seed_everything(agent.seed)  # the policy's initialisation, too, comes from the run's seed
+    policy = build_policy(agent)  # before anything is written: a component that cannot load leaves no run behind
+    run.write_config(config_json)
     try:
-        if spec.trainer == "none":
-            run.write_metrics({"note": "zero-shot: nothing to train"})
-            return run
-        seed_everything(agent.seed)  # the policy's initialisation, too, comes from the run's seed
-        policy = build_policy(agent)
         hyper = {"agent": agent.agent, "task": agent.task, "seed": agent.seed}
         config = spec.trainer_config
         if isinstance(config, PPOConfig):

@@ -292,6 +292,8 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.setdefault(agent.trainer, {}).setdefault(name, value)
     spec = training_spec(agent, steps=args.steps, accelerator=args.accelerator, overrides=overrides)
+    if spec.env_steps != spec.steps:
+        print(f"physground: note: {spec.steps} steps train {spec.env_steps} environment steps ({spec.env_steps_reason})", file=sys.stderr)
     run = train_agent(spec, args.out or default_run_dir(agent), resume=args.resume)
     metrics = run.read_metrics()
     final = metrics.get("final", {})
@@ -302,19 +304,21 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
 
 def _cmd_eval_agent(args: argparse.Namespace) -> int:
     from physground.agent.evaluation import evaluate_run
-    from physground.agent.run import RunDir
     from physground.envs import TASKS
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
-    config = RunDir(args.run).read_config()
-    own = config["agent"]["task"]
-    tasks = list(TASKS) if args.tasks == "all" and config["agent"]["agent"] != "mlp" else [own] if args.tasks == "all" else [t.strip() for t in args.tasks.split(",")]
-    results = evaluate_run(args.run, tasks, args.episodes)
+    from physground.agent.evaluation import record_evaluation
+    from physground.agent.factory import spec_of_run
+
+    spec = spec_of_run(args.run)
+    tasks = list(TASKS) if args.tasks == "all" and spec.agent != "mlp" else [spec.task] if args.tasks == "all" else [t.strip() for t in args.tasks.split(",")]
+    results = evaluate_run(args.run, tasks, args.episodes, record=False)
     rows = [("task", "episodes", "success / accuracy", "mean return", "invalid answers")]
     pct = lambda v: "n/a" if v != v else f"{v * 100:.1f} %"  # noqa: E731
     rows += [(t, str(r["episodes"]), pct(r["success_rate"]), f"{r['mean_return']:+.3f}", str(r["invalid_answers"])) for t, r in results.items()]
-    print(_table(rows))
+    print(_table(rows), flush=True)  # shown before it is recorded: a failed write loses no result
+    record_evaluation(args.run, results)
     return 0
 
 
@@ -672,7 +676,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("physground: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and not exc.filename:  # physground's own "no such thing" errors
+            print(f"physground: error: {exc}", file=sys.stderr)
+            return 2
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        print(f"physground: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, RuntimeError) as exc:
         signum = getattr(exc, "signum", None) if type(exc).__name__ == "AblationInterrupted" else None
         if type(exc).__name__ == "AblationInterrupted":
             print(f"physground: interrupted: {exc}", file=sys.stderr)

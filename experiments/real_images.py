@@ -46,20 +46,34 @@ def read_labels(images_dir: str | Path, labels_csv: str | Path, task: str, size:
         raise FileNotFoundError(f"no labels CSV {str(path)!r}")
     names = [n.lower() for n in envs.task_spec(task).env_class(scene=envs.SceneConfig(render_images=False)).action_names]
     try:
-        reader = csv.DictReader(io.StringIO(path.read_text()))
-        header = reader.fieldnames or []
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (spreadsheet exports) is not part of the first column's name
+        reader = csv.DictReader(io.StringIO(text))
+        header = [h.strip() for h in reader.fieldnames or []]
+        rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"labels {str(path)!r} is not a readable CSV: {exc}") from exc
+        raise ValueError(f"labels {str(path)!r} is not a readable UTF-8 CSV: {exc}") from exc
     if "image" not in header or "answer" not in header:
         raise ValueError(f"labels {str(path)!r} must have a header with the columns image,answer; got {header}")
+    reader.fieldnames = header
+    root = folder.resolve()
+    seen: dict[str, int] = {}
     out = []
-    for row_number, row in enumerate(reader, start=2):
+    for row_number, row in enumerate(rows, start=2):
+        row = {k.strip() if isinstance(k, str) else k: v for k, v in row.items()}
+        if None in row or any(v is None for v in row.values()):
+            fields = len(header) + len(row.get(None) or []) - sum(v is None for v in row.values())
+            raise ValueError(f"labels {str(path)!r} line {row_number}: {fields} fields, the header has {len(header)} (quote names that hold commas)")
         name, answer = (row.get("image") or "").strip(), (row.get("answer") or "").strip().lower()
         if not name:
             raise ValueError(f"labels {str(path)!r} line {row_number}: empty image name")
         if answer not in names:
             raise ValueError(f"labels {str(path)!r} line {row_number}: answer {row.get('answer')!r} is not one of {', '.join(names)}")
         file = folder / name
+        if Path(name).is_absolute() or not file.resolve().is_relative_to(root):
+            raise ValueError(f"labels {str(path)!r} line {row_number}: image {name!r} is outside the images folder {str(folder)!r}")
+        if name in seen:
+            raise ValueError(f"labels {str(path)!r} line {row_number}: image {name!r} is already listed on line {seen[name]} (each picture counts once)")
+        seen[name] = row_number
         if not file.exists():
             raise FileNotFoundError(f"labels {str(path)!r} line {row_number}: no image {str(file)!r}")
         try:
@@ -94,6 +108,9 @@ def evaluate_images(run_dir: str | Path, task: str, images_dir: str | Path, labe
     correct = [p == d.answer for p, d in zip(predictions, data)]
     result = {"images": len(data), "accuracy": float(np.mean(correct)), "predicted": {w: predictions.count(i) for i, w in enumerate(words)}}
     if out:
-        lines = ["image,answer,predicted,correct"] + [f"{d.name},{words[d.answer]},{words[p]},{int(c)}" for d, p, c in zip(data, predictions, correct)]
-        atomic_write_text(out, "\n".join(lines) + "\n")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")  # quotes names holding commas or quotes
+        writer.writerow(["image", "answer", "predicted", "correct"])
+        writer.writerows([d.name, words[d.answer], words[p], int(c)] for d, p, c in zip(data, predictions, correct))
+        atomic_write_text(out, buffer.getvalue())
     return result

@@ -151,14 +151,23 @@ class VLM:
         local = Path(name)
         if local.exists() and not (local / "config.json").exists():
             raise FileNotFoundError(f"{name!r} exists but has no config.json: not a Hugging Face checkpoint folder")
+        from transformers.utils import logging as hf_logging
+
         kwargs = {"trust_remote_code": trust_remote_code, "local_files_only": True}
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # one small local checkpoint: no "Loading weights" bar on every load
         try:
             processor = AutoProcessor.from_pretrained(name, **kwargs)
             model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype, use_safetensors=True, **kwargs)
         except OSError as exc:
             if local.exists():
-                raise FileNotFoundError(f"cannot load a checkpoint from {name!r}: {exc}") from exc
+                raise FileNotFoundError(f"cannot load a checkpoint from {name!r}: {' '.join(str(exc).split())}") from exc
             raise FileNotFoundError(missing_checkpoint_message(name)) from exc
+        except Exception as exc:  # truncated or corrupt weights: safetensors, json and config errors of many types
+            raise ValueError(f"cannot load a checkpoint from {name!r}: a corrupt or truncated file ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from exc
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         model.to(device)
         model.eval()
         return cls(model, processor, answer_prefix=answer_prefix)

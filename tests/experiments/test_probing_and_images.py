@@ -57,6 +57,12 @@ def test_images_of_any_size_are_cropped_and_resized(photos):
         (lambda f, l: l.write_text("picture;label\np0.png;yes\n"), "header with the columns image,answer"),
         (lambda f, l: (f / "p0.png").write_bytes(b"not a png"), "cannot read picture"),
         (lambda f, l: l.write_text("image,answer\n"), "has no rows"),
+        (lambda f, l: l.write_text("image,answer\np0.png,yes,extra\n"), "line 2: 3 fields, the header has 2"),
+        (lambda f, l: l.write_text("image,answer\np0.png\n"), "line 2: 1 fields, the header has 2"),
+        (lambda f, l: l.write_text("image,answer\np0.png,yes\np1.png,no\np0.png,yes\n"), "line 4: image 'p0.png' is already listed on line 2"),
+        (lambda f, l: l.write_text("image,answer\n../labels.csv,yes\n"), "image '../labels.csv' is outside the images folder"),
+        (lambda f, l: l.write_text(f"image,answer\n{f / 'p0.png'},yes\n"), "is outside the images folder"),
+        (lambda f, l: l.write_bytes(b"\xff\xfeimage,answer\n"), "not a readable UTF-8 CSV"),
     ],
 )
 def test_bad_inputs_are_refused_naming_the_problem(photos, mutate, message):
@@ -64,6 +70,12 @@ def test_bad_inputs_are_refused_naming_the_problem(photos, mutate, message):
     mutate(folder, labels)
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         read_labels(folder, labels, "TowerStability", 64)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(photos):
+    folder, labels = photos
+    labels.write_bytes(b"\xef\xbb\xbf" + labels.read_bytes())
+    assert len(read_labels(folder, labels, "TowerStability", 32)) == 4
 
 
 def test_eval_images_command_scores_a_run(photos, tmp_path, llava_dir, capsys):
@@ -75,5 +87,11 @@ def test_eval_images_command_scores_a_run(photos, tmp_path, llava_dir, capsys):
     assert '"accuracy"' in capsys.readouterr().out
     lines = out.read_text().strip().splitlines()
     assert lines[0] == "image,answer,predicted,correct" and len(lines) == 5
+    (folder / "p0.png").rename(folder / "a, b.png")  # a name with a comma is quoted, not split
+    labels.write_text(labels.read_text().replace("p0.png", '"a, b.png"'))
+    assert main(["eval-images", "--run", str(run), "--task", "TowerStability", "--images", str(folder), "--labels", str(labels), "--out", str(out)]) == 0
+    import csv
+
+    assert [row[0] for row in csv.reader(out.open())][1] == "a, b.png"
     assert main(["eval-images", "--run", str(run), "--task", "TowerStability", "--images", str(folder), "--labels", str(tmp_path / "nope.csv")]) == 2
     assert "no labels CSV" in capsys.readouterr().err
