@@ -134,14 +134,13 @@ def _cmd_ground(args: argparse.Namespace) -> int:
     if args.grounder == "oracle":
         raise ValueError("the oracle grounder needs simulator ground truth, not an image; use --grounder learned or vlm")
     image = _load_image(args.image)
+    out = Path(args.out) if args.out else Path(args.image).with_name(Path(args.image).stem + f"_{args.grounder}_graph.png")
+    _output_folder(out)
     grounder = _make_grounder(args.grounder, args.vlm, args.checkpoint)
     graph = grounder.ground([image])[0]
     print(graph.to_json())
     for error in getattr(grounder, "last_errors", [[]])[0]:
         print(f"parse error: {error}", file=sys.stderr)
-    out = Path(args.out or Path(args.image).with_suffix("")).with_name(Path(args.image).stem + f"_{args.grounder}_graph.png")
-    if args.out:
-        out = Path(args.out)
     atomic_write(out, lambda p: draw_graph(image, graph).save(p, format="PNG"))
     print(f"drawn: {out}", file=sys.stderr)
     return 0
@@ -411,9 +410,24 @@ def _cmd_eval_images(args: argparse.Namespace) -> int:
 
     from physground.experiments.real_images import evaluate_images
 
+    if args.out:
+        _output_folder(Path(args.out))  # before the evaluation: a result that cannot be written is refused up front
     result = evaluate_images(args.run, args.task, args.images, args.labels, out=args.out)
     print(json.dumps(result, indent=1))
     return 0
+
+
+def _output_folder(path: Path) -> None:
+    """Make sure ``path``'s folder exists and takes files, before any work is done.
+
+    Raises:
+        OSError: It cannot be made or written (a file in the way, a read-only folder).
+    """
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path.parent):
+        pass
 
 
 def _parse_counts(text: str | None) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -53,10 +54,22 @@ CASES = {
     "config.json no agent": (lambda t, v, r: _with_config(copy_of(r, t), {}), "has no 'agent' section"),
     "train-agent into a blocked folder": (lambda t, v, r: CARTPOLE + ["--out", str(blocked(t))], "cannot use"),
     "render into a blocked folder": (lambda t, v, r: ["render", "TowerStability", "--size", "32", "--out", str(blocked(t))], "cannot use"),
+    "ground into a blocked folder": (lambda t, v, r: ["ground", _picture(t), "--out", str(blocked(t) / "g.png")], "cannot use"),
+    "eval-images into a blocked folder": (lambda t, v, r: ["eval-images", "--run", str(r), "--task", "TowerStability", "--images", str(t),
+                                                          "--labels", _file(t, "l.csv", f"image,answer\n{Path(_picture(t)).name},yes\n"), "--out", str(blocked(t) / "p.csv")],
+                                          "cannot use"),
     "ablate into a blocked folder": (lambda t, v, r: ["ablate", "--preset", "micro", "--out", str(blocked(t))], "cannot use"),
     "preset that is a list": (lambda t, v, r: ["ablate", "--preset", _file(t, "p.yaml", "- 1\n"), "--out", str(t / "o")], "must be a mapping of settings, got a YAML list"),
     "empty preset": (lambda t, v, r: ["ablate", "--preset", _file(t, "p.yaml", ""), "--out", str(t / "o")], "is empty"),
 }
+
+
+def _picture(folder):
+    from PIL import Image
+
+    if not (folder / "pic.png").exists():
+        Image.new("RGB", (64, 64), (120, 120, 120)).save(folder / "pic.png")
+    return str(folder / "pic.png")
 
 
 def _file(folder, name, text):
