@@ -210,6 +210,16 @@ class DynamicsModule(L.LightningModule):
         for horizon, value in errors.items():
             self.log(f"val/rollout_error_{horizon}", value, sync_dist=True)
 
+    def teardown(self, stage: str) -> None:
+        """Under several processes (Lightning DDP) each one releases its process group before it
+        exits: a process leaving with gloo's threads alive can abort ("terminate called without
+        an active exception"). A later fit or test sets it up again."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.hparams.lr)
         total = self.trainer.estimated_stepping_batches if self.trainer is not None else 10_000
