@@ -455,7 +455,8 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
         finished_cells = any((out_path / "cells").glob("*/cell.json"))
         summary = write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo) - len(failed) - len(interrupted)) if finished_cells else {}
         if interrupted or (signum is not None and launcher != "slurm"):
-            raise AblationInterrupted(signum, f"stopped by signal {signum}: {len(interrupted)} of {len(todo)} cells unfinished and not recorded (checkpointed where training had started); "
+            cause = f"stopped by signal {signum}" if signum is not None else "cells were stopped by signals sent to them"
+            raise AblationInterrupted(signum, f"{cause}: {len(interrupted)} of {len(todo)} cells unfinished and not recorded (checkpointed where training had started); "
                                       f"{'the reports cover the finished ones; ' if finished_cells else ''}rerun with --resume to finish them"
                                       + (f"; also failed: {'; '.join(failed)}" if failed else ""))
         if failed:

@@ -62,7 +62,7 @@ def read_labels(images_dir: str | Path, labels_csv: str | Path, task: str, size:
         row = {k.strip() if isinstance(k, str) else k: v for k, v in row.items()}
         if None in row or any(v is None for v in row.values()):
             fields = len(header) + len(row.get(None) or []) - sum(v is None for v in row.values())
-            raise ValueError(f"labels {str(path)!r} line {row_number}: {fields} fields, the header has {len(header)} (quote names that hold commas)")
+            raise ValueError(f"labels {str(path)!r} line {row_number}: {fields} field{'s' if fields != 1 else ''}, the header has {len(header)} (quote names that hold commas)")
         name, answer = (row.get("image") or "").strip(), (row.get("answer") or "").strip().lower()
         if not name:
             raise ValueError(f"labels {str(path)!r} line {row_number}: empty image name")

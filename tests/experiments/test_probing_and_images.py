@@ -58,7 +58,7 @@ def test_images_of_any_size_are_cropped_and_resized(photos):
         (lambda f, l: (f / "p0.png").write_bytes(b"not a png"), "cannot read picture"),
         (lambda f, l: l.write_text("image,answer\n"), "has no rows"),
         (lambda f, l: l.write_text("image,answer\np0.png,yes,extra\n"), "line 2: 3 fields, the header has 2"),
-        (lambda f, l: l.write_text("image,answer\np0.png\n"), "line 2: 1 fields, the header has 2"),
+        (lambda f, l: l.write_text("image,answer\np0.png\n"), "line 2: 1 field, the header has 2"),
         (lambda f, l: l.write_text("image,answer\np0.png,yes\np1.png,no\np0.png,yes\n"), "line 4: image 'p0.png' is already listed on line 2"),
         (lambda f, l: l.write_text("image,answer\n../labels.csv,yes\n"), "image '../labels.csv' is outside the images folder"),
         (lambda f, l: l.write_text(f"image,answer\n{f / 'p0.png'},yes\n"), "is outside the images folder"),
