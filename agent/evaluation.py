@@ -137,6 +137,57 @@ def imagination_ceiling(
     return {key: (float(np.mean(v)) if v else None) for key, v in hits.items()}
 
 
+def chance_level(task: str, episodes: int, seed: int = EVAL_SEED, rollouts: int = 16) -> dict[str, Any]:
+    """The success rate of uniformly random answers on the evaluation episodes ``evaluate_policy``
+    uses (seeds ``seed`` .. ``seed + episodes - 1``): the level that chance-normalised scores
+    ``(accuracy - chance) / (1 - chance)`` subtract.
+
+    One-step tasks are scored exactly: every action is tried from the same restored scene and the
+    episode's chance is the fraction that succeed. Multi-step tasks (Catch) are estimated from
+    ``rollouts`` random episodes from the same start, their actions drawn from a generator seeded
+    by ``(seed, episode)``.
+
+    Returns:
+        ``{"chance": mean, "per_episode": [...], "episodes": n, "seed": seed, "exact": bool}``.
+
+    Raises:
+        ValueError: Not a physground task, or ``episodes`` / ``rollouts`` below 1.
+    """
+    import gymnasium as gym
+
+    from physground.agent.env_state import StateCapture
+
+    if episodes < 1 or rollouts < 1:
+        raise ValueError(f"episodes and rollouts must be at least 1, got {episodes} and {rollouts}")
+    spec = envs.task_spec(task)
+    env = StateCapture(gym.make(spec.env_id, scene={"render_images": False}))
+    n = int(env.action_space.n)
+    per_episode = []
+    try:
+        for e in range(episodes):
+            env.reset(seed=seed + e)
+            start = env.get_state()
+            if spec.is_one_step:
+                wins = []
+                for action in range(n):
+                    env.set_state(start)
+                    wins.append(float(env.step(action)[4].get("is_success", False)))
+            else:
+                rng = np.random.default_rng([seed, e])
+                wins = []
+                for _ in range(rollouts):
+                    env.set_state(start)
+                    done, info = False, {}
+                    while not done:
+                        _, _, terminated, truncated, info = env.step(int(rng.integers(n)))
+                        done = terminated or truncated
+                    wins.append(float(info.get("is_success", False)))
+            per_episode.append(float(np.mean(wins)))
+    finally:
+        env.close()
+    return {"chance": float(np.mean(per_episode)), "per_episode": per_episode, "episodes": episodes, "seed": seed, "exact": spec.is_one_step}
+
+
 def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int, record: bool = True) -> dict[str, dict[str, float]]:
     """Evaluate a run's agent on ``tasks``; with ``record`` the results are also added to its
     ``eval.json`` (:func:`record_evaluation`)."""

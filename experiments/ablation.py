@@ -450,9 +450,11 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
                     except Exception as exc:  # noqa: BLE001 - one failed cell must not lose the others
                         failed.append(_failure(cell, exc))
                 signum = stop.signum
-        from physground.experiments.report import write_reports
+        from physground.experiments.report import record_chance, write_reports
 
         finished_cells = any((out_path / "cells").glob("*/cell.json"))
+        if finished_cells and signum is None:
+            record_chance(out_path, preset)  # the chance levels the summaries normalise by, on the same episodes
         summary = write_reports(preset, out, wall_seconds=time.time() - started, cells_run=len(todo) - len(failed) - len(interrupted)) if finished_cells else {}
         if interrupted or (signum is not None and launcher != "slurm"):
             cause = f"stopped by signal {signum}" if signum is not None else "cells were stopped by signals sent to them"

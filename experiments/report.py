@@ -42,12 +42,19 @@ def _fmt(point: float, low: float, high: float) -> str:
     return f"{pct(point)} [{pct(low)}, {pct(high)}]"
 
 
-def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
+def normalised(accuracy: float, chance: float) -> float:
+    """The chance-normalised score ``(accuracy - chance) / (1 - chance)``: 0 at chance, 1 perfect."""
+    return (accuracy - chance) / (1.0 - chance) if chance < 1.0 else float("nan")
+
+
+def summarise(preset: Any, cells: list[dict[str, Any]], chance: dict[str, float] | None = None) -> dict[str, Any]:
     """Per agent: matrices with intervals; within-task mean, cross-task mean and gap (with
     intervals) in three scopes: ``all`` (every training and test task), ``yes_no`` (trained and
     tested on the yes/no tasks, which share their answer words) and ``to_yes_no`` (any training
     task, tested on the yes/no tasks: an agent trained on an action task never met the words
-    "yes" and "no")."""
+    "yes" and "no"). With ``chance`` (each test task's success rate of uniformly random answers on
+    the same episodes) each scope also has ``within_normalised``, ``cross_normalised`` and
+    ``gap_normalised``: the same means over chance-normalised cell scores (chance taken as known)."""
     yes_no = {n for n, s in envs.TASKS.items() if s.is_yes_no}
     scopes = {"all": lambda tr, te: True, "yes_no": lambda tr, te: tr in yes_no and te in yes_no, "to_yes_no": lambda tr, te: te in yes_no}
     out: dict[str, Any] = {}
@@ -72,18 +79,29 @@ def summarise(preset: Any, cells: list[dict[str, Any]]) -> dict[str, Any]:
             within_f, cross_f = mean_of(within), mean_of(cross)
             # cells of one test task (key[1]) share its evaluation episodes
             boot = functools.partial(bootstrap_statistic, seeds, keep, episodes_shared_by=operator.itemgetter(1))
+            none = (float("nan"),) * 3
 
             entry[scope] = {
-                "within": boot(within_f) if within else (float("nan"),) * 3,
-                "cross": boot(cross_f) if cross else (float("nan"),) * 3,
-                "gap": boot(lambda m, w=within_f, c=cross_f: w(m) - c(m)) if within and cross else (float("nan"),) * 3,
+                "within": boot(within_f) if within else none,
+                "cross": boot(cross_f) if cross else none,
+                "gap": boot(lambda m, w=within_f, c=cross_f: w(m) - c(m)) if within and cross else none,
             }
+            if chance is not None:
+                def norm_mean_of(keys: list[tuple[str, str]]):  # noqa: ANN202
+                    return lambda m: float(np.nanmean([normalised(m[k], chance[k[1]]) for k in keys])) if keys else float("nan")
+
+                nw, nc = norm_mean_of(within), norm_mean_of(cross)
+                entry[scope].update({
+                    "within_normalised": boot(nw) if within else none,
+                    "cross_normalised": boot(nc) if cross else none,
+                    "gap_normalised": boot(lambda m, w=nw, c=nc: w(m) - c(m)) if within and cross else none,
+                })
         out[agent] = entry
     return out
 
 
-def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]]) -> str:
-    """transfer.md: the summary table, then one matrix per agent."""
+def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]], chance: dict[str, float] | None = None) -> str:
+    """transfer.md: the summary table (and its chance-normalised twin), then one matrix per agent."""
     tests = list(preset.test_tasks)
     lines = [
         f"# Transfer: preset `{preset.name}`",
@@ -102,6 +120,17 @@ def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]]) 
     columns = [("all", "within"), ("all", "cross"), ("all", "gap"), ("yes_no", "within"), ("yes_no", "cross"), ("yes_no", "gap"), ("to_yes_no", "cross")]
     for agent, s in summary.items():
         lines.append(f"| {agent} | " + " | ".join(_fmt(*s[scope][k]) for scope, k in columns) + " |")
+    if chance is not None:
+        lines += [
+            "",
+            "Chance-normalised, (accuracy - chance) / (1 - chance) per cell, then averaged: 0 = uniformly random answers, 100 = always right.",
+            "Chance on the same evaluation episodes: " + ", ".join(f"{t} {chance[t] * 100:.1f} %" for t in tests if t in chance) + ".",
+            "",
+            "| agent | within-task | cross-task | gap | within (yes/no) | cross (yes/no) | gap (yes/no) | cross (any -> yes/no) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for agent, s in summary.items():
+            lines.append(f"| {agent} | " + " | ".join(_fmt(*s[scope][f"{k}_normalised"]) for scope, k in columns) + " |")
     for agent, s in summary.items():
         lines += ["", f"## {agent}", "", "| train \\ test | " + " | ".join(tests) + " |", "|---|" + "---:|" * len(tests)]
         trains = list(dict.fromkeys(c["train_task"] for c in cells if c["agent"] == agent))
@@ -170,8 +199,36 @@ def curves(cells: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+CHANCE_FILE = "chance.json"
+"""Each test task's chance level on the ablation's evaluation episodes (``agent.evaluation.chance_level``)."""
+
+
+def read_chance(out: str | Path, preset: Any) -> dict[str, float] | None:
+    """The chance levels recorded in ``out`` for ``preset``'s test tasks and episodes (None: none yet)."""
+    path = Path(out) / CHANCE_FILE
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    if record.get("episodes") != preset.eval_episodes or not set(preset.test_tasks) <= set(record.get("tasks", {})):
+        return None
+    return {t: float(record["tasks"][t]) for t in preset.test_tasks}
+
+
+def record_chance(out: str | Path, preset: Any) -> dict[str, float]:
+    """Measure (once) and record each test task's chance level on the preset's evaluation episodes."""
+    from physground.agent.evaluation import EVAL_SEED, chance_level
+
+    known = read_chance(out, preset)
+    if known is not None:
+        return known
+    tasks = {t: chance_level(t, preset.eval_episodes)["chance"] for t in preset.test_tasks}
+    atomic_write_text(Path(out) / CHANCE_FILE, json.dumps({"episodes": preset.eval_episodes, "seed": EVAL_SEED, "tasks": tasks}, indent=1))
+    return tasks
+
+
 def write_reports(preset: Any, out: str | Path, wall_seconds: float | None = None, cells_run: int | None = None) -> dict[str, Any]:
-    """Write every report from the finished cells; returns the summary."""
+    """Write every report from the finished cells (with chance-normalised summaries where
+    ``chance.json`` holds the preset's chance levels); returns the summary."""
     out = Path(out)
     cells = load_cells(out)
     if not cells:
@@ -182,10 +239,11 @@ def write_reports(preset: Any, out: str | Path, wall_seconds: float | None = Non
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "transfer.csv", buffer.getvalue())
-    summary = summarise(preset, cells)
-    atomic_write_text(out / "transfer.md", markdown(preset, summary, cells))
+    chance = read_chance(out, preset)
+    summary = summarise(preset, cells, chance)
+    atomic_write_text(out / "transfer.md", markdown(preset, summary, cells, chance))
     payload = {
-        "preset": preset.name, "cells": len(cells), "agents": summary,
+        "preset": preset.name, "cells": len(cells), "agents": summary, "chance": chance,
         "this_invocation": {"wall_seconds": wall_seconds, "cells_computed": cells_run},
         "peak_rss_mb_of_a_cell_process": max(c.get("peak_rss_mb", 0) for c in cells),
         "cell_seconds": {c["agent"] + "__" + c["train_task"] + "__" + str(c["seed"]): c["seconds"] for c in cells},

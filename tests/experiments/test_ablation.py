@@ -33,6 +33,7 @@ def test_micro_ablation_writes_every_output_with_the_right_columns(micro):
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 and int(r["episodes"]) == preset.eval_episodes for r in rows)
     md = (out / "transfer.md").read_text()
     assert "## Summary" in md and "within-task" in md and "## hybrid-oracle" in md and "[" in md
+    assert "Chance-normalised" in md and "TowerStability 50.0 %" in md and (out / "chance.json").exists()
     assert set(summary["agents"]) == set(preset.agents)
     assert (out / "cells" / "vlm-ppo__TowerStability__0" / "tb").exists(), "TensorBoard logs per cell"
 
@@ -122,6 +123,28 @@ def test_summary_scopes_separate_yes_no_training_from_action_training():
     assert s["yes_no"]["within"][0] == pytest.approx(1.0) and s["yes_no"]["cross"][0] == pytest.approx(0.8), "Catch rows are not yes/no training"
     assert s["yes_no"]["gap"][0] == pytest.approx(0.2)
     assert s["to_yes_no"]["cross"][0] == pytest.approx((0.8 + 0.2 + 0.4) / 3), "any training task, tested on yes/no tasks"
+
+
+def test_chance_normalised_summaries_subtract_each_test_task_s_chance():
+    score = {("TowerStability", "TowerStability"): 1.0, ("TowerStability", "Catch"): 0.4, ("Catch", "Catch"): 0.7, ("Catch", "TowerStability"): 0.5}
+    cells = [
+        {"agent": "a", "seed": seed, "train_task": train, "results": {test: {"successes": [v] * 4} for (tr, test), v in score.items() if tr == train}}
+        for seed in (0, 1) for train in ("TowerStability", "Catch")
+    ]
+    s = summarise(None, cells, chance={"TowerStability": 0.5, "Catch": 0.25})["a"]["all"]
+    assert s["within_normalised"][0] == pytest.approx(((1.0 - 0.5) / 0.5 + (0.7 - 0.25) / 0.75) / 2)
+    assert s["cross_normalised"][0] == pytest.approx(((0.4 - 0.25) / 0.75 + 0.0) / 2), "at chance scores 0"
+    assert s["gap_normalised"][0] == pytest.approx(s["within_normalised"][0] - s["cross_normalised"][0])
+    assert "within_normalised" not in summarise(None, cells)["a"]["all"], "no chance levels, no normalised scores"
+
+
+def test_chance_is_half_on_yes_no_tasks_and_measured_on_action_tasks():
+    from physground.agent.evaluation import chance_level
+
+    assert chance_level("RollOff", 4) == {"chance": 0.5, "per_episode": [0.5] * 4, "episodes": 4, "seed": 50_000_000, "exact": True}
+    push = chance_level("Push", 3)
+    assert 0.0 < push["chance"] < 0.5 and all(v * 7 == round(v * 7) for v in push["per_episode"]), "exact: a whole number of the 7 strengths succeed"
+    assert chance_level("Catch", 2, rollouts=4) == chance_level("Catch", 2, rollouts=4), "seeded estimate"
 
 
 def test_bad_presets_are_refused_naming_the_problem(tmp_path):
