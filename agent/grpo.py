@@ -19,8 +19,7 @@ import torch
 from physground.agent.configs import GRPOConfig
 from physground.agent.env_state import StateCapture
 from physground.agent.policies import Policy, concat, select, to_device
-from physground.agent.ppo import guarded_policy_call, non_finite_error
-from physground.agent.run import RunDir, StopRequest, TrainerCallback, restore_rng_states, rng_states, seed_everything
+from physground.agent.run import RunDir, StopRequest, TrainerCallback, guarded_policy_call, non_finite_error, restore_rng_states, rng_states, seed_everything
 
 
 def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -20,8 +20,17 @@ from gymnasium.vector import AutoresetMode
 
 from physground.agent.configs import PPOConfig
 from physground.agent.env_state import StateCapture
-from physground.agent.policies import Inputs, NonFiniteOutput, Policy, concat, select, to_device
-from physground.agent.run import RunDir, StopRequest, TrainerCallback, TrainingError, restore_rng_states, rng_states, seed_everything
+from physground.agent.policies import Inputs, Policy, concat, select, to_device
+from physground.agent.run import (
+    RunDir,
+    StopRequest,
+    TrainerCallback,
+    guarded_policy_call,
+    non_finite_error,
+    restore_rng_states,
+    rng_states,
+    seed_everything,
+)
 
 
 def compute_gae(
@@ -322,20 +331,6 @@ def train_ppo(
         metrics["final"] = history[-1]
     run.write_metrics(metrics)
     return metrics
-
-
-def non_finite_error(what: str, run: RunDir, update: int) -> TrainingError:
-    """The error that stops a run at update ``update + 1`` for ``what``, naming the checkpoint kept."""
-    kept = f"update {update}" if run.has_checkpoint() else "none yet"
-    return TrainingError(f"{what} at update {update + 1}; stopped; last good checkpoint: {kept} in {run.checkpoint}")
-
-
-def guarded_policy_call(run: RunDir, update: int, call: Callable[..., Any], *args: Any) -> Any:
-    """``call(*args)`` (a policy's act / evaluate), its non-finite output turned into the run's ``TrainingError``."""
-    try:
-        return call(*args)
-    except NonFiniteOutput as exc:
-        raise non_finite_error(f"non-finite policy output ({exc})", run, update) from exc
 
 
 def _log_update(writer: Any, update: int, step: int, stats: EpisodeStats, epoch_stats: list[dict[str, float]], optimizer: Any,

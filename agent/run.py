@@ -19,11 +19,12 @@ import json
 import random
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from physground.agent.policies import NonFiniteOutput
 from physground.envs.files import atomic_directory, atomic_write_text, recover_directory
 from physground.envs.state_codec import decode_value, encode_value
 
@@ -32,6 +33,20 @@ CHECKPOINT_FORMAT = "physground.checkpoint/1"
 
 class TrainingError(RuntimeError):
     """A run that must stop (non-finite loss ...); the message says which checkpoint survives."""
+
+
+def non_finite_error(what: str, run: RunDir, update: int) -> TrainingError:
+    """The error that stops a run at update ``update + 1`` for ``what``, naming the checkpoint kept."""
+    kept = f"update {update}" if run.has_checkpoint() else "none yet"
+    return TrainingError(f"{what} at update {update + 1}; stopped; last good checkpoint: {kept} in {run.checkpoint}")
+
+
+def guarded_policy_call(run: RunDir, update: int, call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)`` (a policy's act / evaluate), its non-finite output turned into the run's ``TrainingError``."""
+    try:
+        return call(*args)
+    except NonFiniteOutput as exc:
+        raise non_finite_error(f"non-finite policy output ({exc})", run, update) from exc
 
 
 class TrainerCallback:
@@ -76,6 +91,8 @@ def _tuples(value: Any) -> Any:
 
 _stop_pending: int | None = None
 """The signal that asked this process to stop while :class:`StopOnSignals` was in force."""
+_in_force = False
+"""Whether :class:`StopOnSignals` handles this process's SIGINT / SIGTERM (trainers then leave them alone)."""
 
 
 def stop_pending() -> int | None:
@@ -108,8 +125,10 @@ class StopOnSignals:
             self._on_signal(signum)
 
     def install(self) -> StopOnSignals:
+        global _in_force
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._ask)
+        _in_force = True
         return self
 
     def __enter__(self) -> StopOnSignals:
@@ -118,23 +137,28 @@ class StopOnSignals:
         return self.install()
 
     def __exit__(self, *exc: Any) -> None:
-        global _stop_pending
+        global _stop_pending, _in_force
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-        _stop_pending = None
+        _stop_pending, _in_force = None, False
 
 
 class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag the trainer checks at safe points. A stop already asked for
-    under :class:`StopOnSignals` counts. A second signal goes to the previous handler (by default
-    it kills the process at once; under ``StopOnSignals`` it is one more request)."""
+    """Turns SIGINT/SIGTERM into a flag the trainer checks at safe points; a second signal
+    restores the default handler (so it kills the process at once). Under :class:`StopOnSignals`
+    it installs nothing and reads that process-wide request instead."""
 
     def __init__(self) -> None:
-        self.requested = False
+        self._signalled = False
         self._previous: dict[int, Any] = {}
 
+    @property
+    def requested(self) -> bool:
+        return self._signalled or _stop_pending is not None
+
     def __enter__(self) -> StopRequest:
-        self.requested = _stop_pending is not None
+        if _in_force:
+            return self
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -143,11 +167,8 @@ class StopRequest:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        previous = self._previous.get(signum, signal.SIG_DFL)
-        signal.signal(signum, previous)
-        if isinstance(getattr(previous, "__self__", None), StopOnSignals):
-            previous(signum, frame)  # the process-wide request learns of it too
+        self._signalled = True
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():

@@ -76,10 +76,7 @@ class TrainingSpec:
     trainer_config: PPOConfig | GRPOConfig | SFTConfig | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 0:
-            raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
-        if self.steps == 0 and self.trainer != "none":
-            raise ValueError(f"steps must be positive for {self.agent.agent}, got 0")
+        check_steps(self.agent, self.steps)
         if self.accelerator not in ACCELERATORS:
             raise ValueError(f"unknown accelerator {self.accelerator!r}; valid: {', '.join(ACCELERATORS)}")
         expected = TRAINER_CONFIGS.get(self.trainer)
@@ -145,8 +142,7 @@ def training_spec(agent: AgentSpec, steps: int | None = None, accelerator: str =
             raise ValueError(f"{agent.agent} trains with {trainer}; it has no {section} settings (got {section}.{next(iter(values))})")
         if STEP_FIELDS[section] in values:
             raise ValueError(f"{section}.{STEP_FIELDS[section]} follows from steps; set steps instead")
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0 or (steps == 0 and trainer != "none"):
-        raise ValueError(f"steps must be a positive integer for {agent.agent}, got {steps!r}")
+    check_steps(agent, steps)
     own = overrides.get(trainer, {})
     config: PPOConfig | GRPOConfig | SFTConfig | None
     if trainer == "ppo":
@@ -158,6 +154,12 @@ def training_spec(agent: AgentSpec, steps: int | None = None, accelerator: str =
     else:
         config = None
     return TrainingSpec(agent=agent, steps=steps, accelerator=accelerator, trainer_config=config)
+
+
+def check_steps(agent: AgentSpec, steps: Any) -> None:
+    """Refuse ``steps`` that are not a positive integer (0 only for agents that do not train)."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0 or (steps == 0 and agent.trainer != "none"):
+        raise ValueError(f"steps must be a positive integer for {agent.agent}, got {steps!r}")
 
 
 def default_run_dir(agent: AgentSpec) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -462,18 +463,6 @@ def _add_perception_training_args(p: argparse.ArgumentParser, settings: str) -> 
     p.add_argument("--multisamples", type=int, default=None, help=MULTISAMPLES_HELP)
 
 
-def _grounder_head_config() -> type:
-    from physground.perception.grounders import GrounderHeadConfig
-
-    return GrounderHeadConfig
-
-
-def _refiner_config() -> type:
-    from physground.perception.refiner import RefinerConfig
-
-    return RefinerConfig
-
-
 def _add_trainer_arguments(p: argparse.ArgumentParser) -> None:
     """``--ppo.*``, ``--grpo.*``, ``--sft.*``: every hyper-parameter of the three trainers (those
     that ``--steps`` sets excepted), applied over the agent's defaults."""
@@ -551,6 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_eval_grounder)
 
     from physground.experiments.cli_options import add_arguments
+    from physground.perception.grounders import GrounderHeadConfig
+    from physground.perception.refiner import RefinerConfig
 
     p = sub.add_parser("train-grounder", help="train the learned grounder on simulator labels (Lightning)")
     p.add_argument("--out", default=None, help="output folder (default out/learned-grounder)")
@@ -558,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_perception_training_args(p, "GrounderSettings")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None)
-    add_arguments(p, _grounder_head_config(), "head", skip=("feature_dim", "num_tokens"))
+    add_arguments(p, GrounderHeadConfig, "head", skip=("feature_dim", "num_tokens"))
     p.set_defaults(handler=_cmd_train_grounder)
 
     p = sub.add_parser("train-refiner", help="train the CNN that refines the learned grounder's block centres from pixels (Lightning)")
@@ -568,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_perception_training_args(p, "RefinerSettings")  # defaults: the shipped refiner's recipe
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--loader-workers", type=int, default=None, help="processes that cut the training crops (same batches for any value; use several on a GPU)")
-    add_arguments(p, _refiner_config(), "refiner")
+    add_arguments(p, RefinerConfig, "refiner")
     p.set_defaults(handler=_cmd_train_refiner)
 
     p = sub.add_parser("eval-dynamics", help="dynamics model vs MuJoCo: errors and event accuracy, with baselines")
@@ -698,10 +689,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"physground: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except (ValueError, KeyError, RuntimeError) as exc:
-        signum = getattr(exc, "signum", None) if type(exc).__name__ == "AblationInterrupted" else None
-        if type(exc).__name__ == "AblationInterrupted":
+        from physground.experiments.ablation import AblationInterrupted
+
+        if isinstance(exc, AblationInterrupted):
             print(f"physground: interrupted: {exc}", file=sys.stderr)
-            return 128 + (signum or 2)
+            return 128 + (exc.signum or signal.SIGINT)
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"physground: error: {message}", file=sys.stderr)
         return 2
