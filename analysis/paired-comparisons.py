@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -84,6 +86,7 @@ def main() -> None:
     if args.out:
         preset = json.loads((Path(args.ablation) / "preset.json").read_text())
         text = (f"# Paired comparisons of `{args.ablation}`\n\n- command: `python analysis/paired-comparisons.py --ablation {args.ablation} --out {args.out}`\n"
+                f"- machine: {platform.machine()}, {os.cpu_count()} cores (CPU; a computation on the recorded cells)\n"
                 f"- date: {time.strftime('%Y-%m-%d')}; {len(preset['seeds'])} seeds, {preset['eval_episodes']} shared evaluation episodes per test task\n\n"
                 + "\n".join(rows) + "\n")
         Path(args.out).write_text(text)
