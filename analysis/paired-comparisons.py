@@ -33,7 +33,7 @@ def pairs(agent: str, cells: list[dict], scope: str) -> list[tuple[str, str]]:
     zero-shot agent's yes/no tests."""
     if agent == "vlm-zero-shot":
         return [("none", t) for t in YES_NO]
-    trains = {c["train_task"] for c in cells if c["agent"] == agent}
+    trains = sorted({c["train_task"] for c in cells if c["agent"] == agent})  # a fixed order: the bootstrap draws follow it
     keep = [(tr, te) for tr in trains for te in YES_NO if tr in YES_NO]
     return [(tr, te) for tr, te in keep if (tr == te) == (scope == "within")]
 
