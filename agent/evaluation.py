@@ -39,12 +39,14 @@ def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterato
 @torch.no_grad()
 def evaluate_policy(
     policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8, multisamples: int = DEFAULT_MULTISAMPLES,
+    phrasing: str = "canonical",
 ) -> dict[str, float]:
     """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
     tasks), invalid answers, and per episode (in seed order, so that runs evaluated on the same
-    seeds can be paired) returns and successes."""
+    seeds can be paired) returns and successes. ``phrasing`` is the split the prompts are drawn
+    from (``envs.phrasings.SPLITS``; the scenes do not depend on it)."""
     policy.eval()
-    make = env_factory(task, image_size, multisamples)
+    make = env_factory(task, image_size, multisamples, phrasing)
     env_list = [make() for _ in range(min(batch, episodes))]
     returns, successes, invalid = [], [], 0
     next_seed = seed
@@ -113,7 +115,7 @@ def imagination_ceiling(
         raise ValueError(f"imagination ceiling needs a yes/no task, got {task!r}")
     policies = {name: build_policy(spec) for name, spec in specs.items()}
     semantics = policies["learned grounder"].semantics
-    falls_question: bool | None = None
+    falls_question = semantics.task_program()["ask"]["op"] == "fell"
     hits: dict[str, list[bool]] = {f"{kind}, {name}": [] for kind in ("imagination", "symbolic check") for name in grounders}
     for obs, reset_infos in reset_batches(env, seed, episodes, batch):
         infos = {"scene": [info["scene"] for info in reset_infos]}
@@ -123,12 +125,10 @@ def imagination_ceiling(
             asked = policy.imagined_events(scenes)[:, 0, policy.event_features.index("asked")] > 0.5
             hits[f"imagination, {name}"] += [bool(a) == t for a, t in zip(asked, truth)]
             for scene, t in zip(scenes, truth):
+                if not falls_question:
+                    break
                 try:
                     start = semantics.counterfactual(scene, 0)
-                    if falls_question is None:
-                        falls_question = semantics.events(start, start)["asked"] == "any_fell"
-                    if not falls_question:
-                        break
                     falls = not symbolic_stability(settle(SceneGraph.from_scene(start)))["stable"]
                 except (KeyError, ValueError, IndexError):  # imperfect grounding
                     falls = not t
@@ -188,14 +188,77 @@ def chance_level(task: str, episodes: int, seed: int = EVAL_SEED, rollouts: int 
     return {"chance": float(np.mean(per_episode)), "per_episode": per_episode, "episodes": episodes, "seed": seed, "exact": spec.is_one_step}
 
 
-def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int, record: bool = True) -> dict[str, dict[str, float]]:
-    """Evaluate a run's agent on ``tasks``; with ``record`` the results are also added to its
-    ``eval.json`` (:func:`record_evaluation`)."""
+PREDICTION_COLUMNS = ("seed", "prompt", "agent_answer", "task_answer", "question_answer", "correct")
+
+
+@torch.no_grad()
+def evaluate_prompt(
+    policy: Policy, task: str, prompt: str, episodes: int, program: dict[str, Any] | None = None, image_size: int = 128, seed: int = EVAL_SEED,
+    multisamples: int = DEFAULT_MULTISAMPLES,
+) -> list[dict[str, Any]]:
+    """An agent's answers to a user's question on the task's evaluation scenes, one row per episode.
+
+    Every episode shows ``prompt`` instead of the task's own; the agent answers once (its first
+    move, for multi-step tasks). ``task_answer`` is the answer to the task's own question (from its
+    program's simulation); with a ``program`` for the question (the reference grammar's, or one the
+    user gives), ``question_answer`` (a choose question: the options that succeed, "|"-joined) and
+    ``correct`` are filled in, otherwise left empty.
+
+    Raises:
+        ProgramError: The program is invalid, its answers are not the task's actions, or it cannot
+            be applied to the task's scenes.
+        ValueError: ``prompt`` is empty, too long or has characters outside the prompt charset.
+    """
+    from physground.envs.base import PROMPT_CHARSET, PROMPT_MAX_LENGTH
+    from physground.envs.programs import validate
+    from physground.envs.questions import answer_question, check_answers_match, task_answer
+
+    bad = sorted(set(prompt) - PROMPT_CHARSET)
+    if bad or not 0 < len(prompt) <= PROMPT_MAX_LENGTH:
+        raise ValueError(f"prompt {prompt[:60]!r} must be 1-{PROMPT_MAX_LENGTH} characters of the prompt charset (bad: {''.join(bad)!r})")
+    policy.eval()
+    env = env_factory(task, image_size, multisamples)()
+    inner = env.unwrapped
+    if program is not None:
+        check_answers_match(validate(program), inner)
+    rows = []
+    try:
+        for e in range(episodes):
+            obs, info = env.reset(seed=seed + e)
+            row: dict[str, Any] = {"seed": seed + e, "prompt": prompt, "task_answer": task_answer(inner, info), "question_answer": "", "correct": ""}
+            if program is not None:
+                row["question_answer"], correct_words = answer_question(program, info["scene"], inner)
+                inner.world.load(info["scene"])  # the question's rollouts used the world
+            shown = {**obs, "prompt": prompt}
+            out = policy.act(policy.prepare(_stack_observations([shown]), {"scene": [info.get("scene")]}), deterministic=True)
+            action = out.env_actions[0] if out.env_actions is not None else int(out.actions[0])
+            index = inner.parse_answer(action) if isinstance(action, str) else int(action)
+            row["agent_answer"] = "" if index is None else inner.action_names[index]
+            if program is not None:
+                row["correct"] = int(row["agent_answer"] in correct_words)
+            rows.append({k: row[k] for k in PREDICTION_COLUMNS})
+    finally:
+        env.close()
+    return rows
+
+
+def result_key(task: str, phrasing: str = "canonical") -> str:
+    """How results are keyed: the task's name on its canonical wording, ``Task@split`` otherwise."""
+    return task if phrasing == "canonical" else f"{task}@{phrasing}"
+
+
+def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int, record: bool = True, phrasings: tuple[str, ...] = ("canonical",)) -> dict[str, dict[str, float]]:
+    """Evaluate a run's agent on ``tasks`` with prompts from each phrasing split (results keyed by
+    :func:`result_key`); with ``record`` the results are also added to its ``eval.json``
+    (:func:`record_evaluation`)."""
     spec, policy = load_agent(run_dir)
     results = {}
-    for task in tasks:
-        name = envs.task_spec(task).name if task in envs.TASKS or task.startswith("physground/") else task
-        results[name] = evaluate_policy(policy.for_task(name), name, episodes, spec.image_size, multisamples=spec.multisamples)
+    for phrasing in phrasings:
+        for task in tasks:
+            name = envs.task_spec(task).name if task in envs.TASKS or task.startswith("physground/") else task
+            results[result_key(name, phrasing)] = evaluate_policy(
+                policy.for_task(name), name, episodes, spec.image_size, multisamples=spec.multisamples, phrasing=phrasing,
+            )
     if record:
         record_evaluation(run_dir, results)
     return results

@@ -173,11 +173,12 @@ def is_physground(task: str) -> bool:
         return False
 
 
-def env_factory(task: str, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES) -> Callable[[], gym.Env]:
-    """A constructor of the task's env (physground ids get the image size and anti-aliasing)."""
+def env_factory(task: str, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES, phrasing: str = "canonical") -> Callable[[], gym.Env]:
+    """A constructor of the task's env (physground ids get the image size, anti-aliasing and the
+    phrasing split of their prompts)."""
     if is_physground(task):
         env_id = envs.task_spec(task).env_id
-        return lambda: gym.make(env_id, scene={"image_size": image_size, "multisamples": multisamples})
+        return lambda: gym.make(env_id, scene={"image_size": image_size, "multisamples": multisamples}, phrasing=phrasing)
     return lambda: gym.make(task)
 
 

@@ -1,14 +1,14 @@
 """The hybrid neuro-symbolic agent.
 
-grounder -> SceneGraph -> the task's ``interpret`` (which block is the red one ...) -> for every
-candidate action, the task's ``counterfactual`` -> the GNN imagines the rollout -> the task's
-``events`` are read from the imagined end state -> a small network over [the VLM's embedding of
+grounder -> SceneGraph -> for every candidate action, the task program's intervention
+(``counterfactual``) -> the GNN imagines the rollout -> the program's predicates (``events``) are
+read from the imagined end state -> a small network over [the VLM's embedding of
 the prompt, the VLM's embedding of each answer word, that answer's imagined events, a pooled
 encoding of the graph], plus a bilinear term between each answer's embedding and its imagined
 events -> one logit per answer, and a value.
 
-**The symbolic task semantics (``interpret``, ``counterfactual``, ``events``) are explicit prior
-knowledge given to this agent, not learned**; every result that uses it must say so. Grounder,
+**The task's program (its intervention and predicates, executed by ``envs.executor``) is explicit
+prior knowledge given to this agent, not learned: it is told its task**; every result that uses it must say so. Grounder,
 dynamics model and VLM are frozen; PPO trains only the decision network. Variants:
 ``use_dynamics=False`` (``hybrid-no-dynamics``: no imagined rollouts, the event features are
 zero) and the oracle grounder (``hybrid-oracle``: ground-truth scenes from the simulator).
@@ -38,7 +38,7 @@ from physground.perception.vlm import VLM
 EVENT_ENCODINGS: dict[str, tuple[str, ...]] = {
     "roles": ("asked", "goal", "failure", "distance_to_goal", "not_imagined"),
     "task-slots": (
-        "asked", "any_fell", "outcome_success", "outcome_miss", "outcome_collapse", "ball_left_platform",
+        "asked", "any_fell", "outcome_success", "outcome_miss", "outcome_collapse", "left_surface",
         "caught", "missed", "in_zone", "distance_to_target", "offset", "not_imagined",
     ),
 }
@@ -86,10 +86,11 @@ def _task_slot_vector(events: dict[str, Any]) -> np.ndarray:
     if "asked" in events:
         v[0] = float(events[events["asked"]])
     for i, key in enumerate(names):
-        if key in ("any_fell", "ball_left_platform", "caught", "missed", "in_zone") and key in events:
+        if key in ("any_fell", "left_surface", "caught", "missed", "in_zone") and key in events:
             v[i] = float(events[key])
-    if "outcome" in events:
-        v[2:5] = [events["outcome"] == o for o in ("success", "miss", "collapse")]
+    if "placed_on_top" in events:  # a drop onto a tower: success, miss or collapse
+        outcome = "collapse" if events["any_fell"] else "success" if events["placed_on_top"] else "miss"
+        v[2:5] = [outcome == o for o in ("success", "miss", "collapse")]
     if "distance_to_target" in events:
         v[9] = min(3.0, events["distance_to_target"] / DISTANCE_SCALE)
     if "offset" in events:
@@ -179,8 +180,8 @@ class HybridPolicy(Policy):
             truth = (infos or {}).get("scene")
             if truth is None or any(s is None for s in truth):
                 raise ValueError("hybrid-oracle needs the simulator's scene in infos['scene']")
-            return [self.semantics.interpret(s) for s in truth]
-        return [self.semantics.interpret(g.to_scene()) for g in self.grounder.ground(images)]
+            return list(truth)
+        return [g.to_scene() for g in self.grounder.ground(images)]
 
     @torch.no_grad()
     def imagined_events(self, scenes: list[Scene]) -> np.ndarray:

@@ -21,6 +21,7 @@ import gymnasium as gym  # noqa: E402
 from physground.envs.base import PhysicsTaskEnv, TaskConfig, YesNoTaskEnv  # noqa: E402
 from physground.envs.block_removal import BlockRemovalConfig, BlockRemovalEnv  # noqa: E402
 from physground.envs.catch import CatchConfig, CatchEnv  # noqa: E402
+from physground.envs.composed import BasketMoveEnv, ColourRemovalEnv, DropOnTopEnv, PushOffEnv, PushZoneEnv, ToppleSpotEnv  # noqa: E402
 from physground.envs.push import PushConfig, PushEnv  # noqa: E402
 from physground.envs.roll_off import RollOffConfig, RollOffEnv  # noqa: E402
 from physground.envs.scene import SceneConfig  # noqa: E402
@@ -36,6 +37,8 @@ class TaskSpec:
     env_id: str
     env_class: type[PhysicsTaskEnv]
     max_episode_steps: int
+    composed: bool = False
+    """A composed task (``envs.composed``): primitives of the six recombined, in no preset's training set."""
 
     @property
     def is_yes_no(self) -> bool:
@@ -48,8 +51,8 @@ class TaskSpec:
         return self.env_class.one_step
 
 
-def _spec(env_class: type[PhysicsTaskEnv], max_episode_steps: int) -> TaskSpec:
-    return TaskSpec(env_class.task_name, f"physground/{env_class.task_name}-v0", env_class, max_episode_steps)
+def _spec(env_class: type[PhysicsTaskEnv], max_episode_steps: int, composed: bool = False) -> TaskSpec:
+    return TaskSpec(env_class.task_name, f"physground/{env_class.task_name}-v0", env_class, max_episode_steps, composed)
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -61,9 +64,19 @@ TASKS: dict[str, TaskSpec] = {
         _spec(RollOffEnv, 1),
         _spec(CatchEnv, 40),
         _spec(PushEnv, 1),
+        _spec(ColourRemovalEnv, 1, composed=True),
+        _spec(DropOnTopEnv, 1, composed=True),
+        _spec(ToppleSpotEnv, 1, composed=True),
+        _spec(PushZoneEnv, 1, composed=True),
+        _spec(PushOffEnv, 1, composed=True),
+        _spec(BasketMoveEnv, 1, composed=True),
     )
 }
-"""Every task by name, in the order of the paper's family (stability first)."""
+"""Every task by name: the six of the paper's family (stability first), then the composed ones."""
+BASE_TASKS: tuple[str, ...] = tuple(name for name, spec in TASKS.items() if not spec.composed)
+"""The six tasks ("all" in a preset)."""
+COMPOSED_TASKS: tuple[str, ...] = tuple(name for name, spec in TASKS.items() if spec.composed)
+"""The composed tasks ("composed" in a preset)."""
 
 for _spec_entry in TASKS.values():
     if _spec_entry.env_id not in gym.registry:
@@ -88,6 +101,8 @@ def task_spec(name_or_id: str) -> TaskSpec:
 
 __all__ = [
     "TASKS",
+    "BASE_TASKS",
+    "COMPOSED_TASKS",
     "TaskSpec",
     "task_spec",
     "PhysicsTaskEnv",

@@ -1,13 +1,16 @@
 """Shared machinery of the physground tasks: configs, the gymnasium plumbing, answer parsing.
 
-Every task is a :class:`PhysicsTaskEnv`. Its labels and rewards come from one mechanism:
+Every task is a :class:`PhysicsTaskEnv`: a scene sampler, phrasing templates (``envs.phrasings``)
+and a program of the query language (``envs.programs``). Its labels and rewards come from one
+mechanism, the program executed with MuJoCo as the dynamics backend (``envs.executor``):
 
-    scene --counterfactual(scene, action)--> imagined start --MuJoCo--> end state
-          --events(start, end)--> outcome dict --> label / reward
+    scene --the program's intervention (option = action)--> start --MuJoCo--> end state
+          --the program's predicates(start, end)--> events --> label / reward
 
-``counterfactual`` and ``events`` work on plain scene dicts, so a learned model's rollout can be
-scored exactly as MuJoCo's is. They are the tasks' *symbolic semantics*: explicit prior
-knowledge that a hybrid agent may use (and that results must disclose).
+``counterfactual`` and ``events`` are the executor's two halves applied with the task's own
+program; they work on plain scene dicts, so a learned model's rollout can be scored exactly as
+MuJoCo's is. Handing them to an agent gives it the task's semantics as explicit prior knowledge
+(and results must disclose it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from physground.envs.executor import ExecutionContext, evaluate, intervene, option_values
+from physground.envs.phrasings import PHRASINGS, SPLITS, Template
+from physground.envs.programs import Program, negate, validate
 from physground.envs.prompt_space import PromptSpace
 from physground.envs.scene import TIMESTEP, Scene, SceneConfig, World
 from physground.envs.state_codec import decode_value, encode_value
@@ -82,14 +88,21 @@ class TaskConfig:
     Attributes:
         scene: Look and rendering of the shared world (a ``SceneConfig`` or a dict of its fields).
         invalid_answer_reward: Reward for a free-text answer that ``parse_answer`` cannot read.
+        phrasing: Which templates the prompts are drawn from (``envs.phrasings.SPLITS``):
+            ``canonical`` (the task's one original wording), ``train``, ``heldout``,
+            ``paraphrase`` or ``all``. The template is drawn from the episode's seed without
+            touching the scene's random stream, so a seed gives the same scene on every split.
     """
 
     scene: SceneConfig = field(default_factory=SceneConfig)
     invalid_answer_reward: float = -1.0
+    phrasing: str = "canonical"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scene", SceneConfig.from_value(self.scene))
         check_float("invalid_answer_reward", self.invalid_answer_reward, -100.0, 100.0)
+        if self.phrasing not in SPLITS:
+            raise ValueError(f"phrasing must be one of {', '.join(SPLITS)}, got {self.phrasing!r}")
         self.validate()
 
     def validate(self) -> None:
@@ -202,37 +215,82 @@ class PhysicsTaskEnv(gym.Env):
         self.frames: list[np.ndarray] = []
         self._scene: Scene | None = None
         self._prompt = ""
+        self._program: Program | None = None
+        self._phrasing_rng = np.random.default_rng(0)
 
     # -- to implement -----------------------------------------------------------------------
 
     def _make_action_names(self) -> tuple[str, ...]:
         raise NotImplementedError
 
+    def question_program(self, values: dict[str, Any]) -> Program:
+        """The task's own question as a program, for the episode's slot values (``values``:
+        ``scene["meta"]["ask"]``, e.g. the colour of the block to remove; empty for most tasks)."""
+        raise NotImplementedError
+
+    def execution_context(self) -> ExecutionContext:
+        """The world's constants the program's units refer to (from the config)."""
+        return ExecutionContext()
+
+    # -- the program's semantics ----------------------------------------------------------------
+
+    def task_program(self, scene: Scene | None = None) -> Program:
+        """The task's own question for ``scene`` (its ``meta["ask"]`` slot values; the task's
+        defaults for a scene without them, e.g. a grounded one), validated."""
+        values = dict((scene or {}).get("meta", {}).get("ask") or {})
+        return validate(self.question_program(values))
+
+    def option(self, program: Program, action: int | None) -> Any:
+        """The option value of action index ``action`` under ``program`` (None: no option)."""
+        if action is None or program["head"] != "choose":
+            return None
+        return option_values(program)[action]
+
     def counterfactual(self, scene: Scene, action: int | None) -> Scene:
-        """The scene to imagine: the prompt's hypothetical and ``action``'s effect applied.
+        """The rollout's start: the task program's intervention applied with ``action``'s option.
 
         Works on plain scene dicts (the ``info["scene"]`` format) and never touches the world.
+
+        Raises:
+            ProgramError: The program cannot be applied to the scene (e.g. a grounded scene
+                without the block the question names).
         """
-        raise NotImplementedError
+        program = self.task_program(scene)
+        return intervene(program, scene, self.execution_context(), self.option(program, action))
 
     def events(self, before: Scene, after: Scene) -> dict[str, Any]:
-        """The outcomes that decide the reward, read from a rollout's start and end scenes.
+        """The task program's events of a rollout from ``before`` (a counterfactual) to
+        ``after`` (``envs.executor.evaluate``: the measured quantities and the roles ``asked`` /
+        ``goal`` / ``failure`` / ``distance_to_goal``)."""
+        return evaluate(self.task_program(before), before, after, self.execution_context())
 
-        Besides the task's own keys, the dict names the events' roles, so an agent can read any
-        task's outcome through one vocabulary: a question task names the event it asks about
-        (``"asked": key``); an action task names its goal event (``"goal": key``), optionally its
-        failure event (``"failure": key``) and how far the outcome is from the goal
-        (``"distance_to_goal"``, m).
-        """
-        raise NotImplementedError
+    def _template(self) -> tuple[Template, dict[str, Any]]:
+        """The episode's template (drawn with the phrasing generator) and the slot values that
+        do not depend on the scene (option-set bounds)."""
+        templates = PHRASINGS[self.task_name].split(self.config.phrasing)
+        index = int(self._phrasing_rng.integers(len(templates))) if len(templates) > 1 else 0
+        return templates[index], self._format_values()
+
+    def _format_values(self) -> dict[str, Any]:
+        return {}
+
+    def _phrase(self, scene: Scene) -> None:
+        """Choose the episode's wording and set the prompt and its program (``info["program"]``)."""
+        template, values = self._template()
+        values = {**values, **(scene["meta"].get("ask") or {})}
+        program = self.task_program(scene)
+        self._program = negate(program) if template.flipped else program
+        self._set_prompt(template.render(values))
+
+    @property
+    def program(self) -> Program:
+        """The program of the current prompt (its gold meaning; never an agent input)."""
+        if self._program is None:
+            raise RuntimeError("call reset() before reading the program")
+        return self._program
 
     def _propose(self) -> Scene:
         raise NotImplementedError
-
-    def interpret(self, scene: Scene) -> Scene:
-        """Fill in the task facts (``meta``) that ``counterfactual``/``events`` need, from the
-        objects alone: for scenes a grounder perceived. Part of the tasks' symbolic prior."""
-        return {**scene, "task": self.task_name, "meta": dict(scene.get("meta") or {})}
 
     def propose_scene(self, seed: int | None = None) -> Scene:
         """A scene from this task's distribution *before* any outcome-based selection: drawn from
@@ -310,6 +368,8 @@ class PhysicsTaskEnv(gym.Env):
         super().reset(seed=seed)
         # Always drawn, so a seed gives the same scene with domain randomisation on or off.
         appearance_seed = int(self.np_random.integers(2**63))
+        # The template is drawn from a stream of its own: the scene's draws are those of v0.
+        self._phrasing_rng = np.random.default_rng([appearance_seed, 1])
         if self.config.scene.domain_randomization:
             self.world.randomize_appearance(np.random.default_rng(appearance_seed))
         else:
@@ -353,10 +413,14 @@ class PhysicsTaskEnv(gym.Env):
         return self.world.read(start)
 
     def outcome(self, scene: Scene, action: int | None, early_stop: bool = True, record: bool = False) -> tuple[Scene, Scene, dict[str, Any]]:
-        """Simulate ``action`` from ``scene``: (imagined start, end scene, events)."""
+        """Execute the task's program with MuJoCo for ``action``: (start, end scene, events)."""
         start = self.counterfactual(scene, action)
-        end = self.simulate(start, record=record, early_stop=early_stop)
+        end = self.simulate(start, seconds=float(self.task_program(scene)["horizon"]), record=record, early_stop=early_stop)
         return start, end, self.events(start, end)
+
+    def mujoco_backend(self, early_stop: bool = True) -> Callable[[Scene, float], Scene]:
+        """This env's MuJoCo as a dynamics backend for ``envs.executor.execute``."""
+        return lambda start, seconds: self.simulate(start, seconds=seconds, early_stop=early_stop)
 
     def _action_index(self, action: Any) -> int | None:
         """Action index from an int-like or free-text action; None for unparseable text."""
@@ -402,10 +466,14 @@ class YesNoConfig(TaskConfig):
 class YesNoTaskEnv(PhysicsTaskEnv):
     """A one-step yes/no question about a simulated outcome.
 
-    Reset draws a scene and simulates what the question asks about (``events(...)["asked"]``); the
-    answer "yes" means that event happens. Step scores the answer and shows the outcome.
+    Reset draws a scene and executes the task's program on it; with ``balanced`` the answer to the
+    task's own question is drawn 50/50 first. The prompt is one of the phrasing split's templates;
+    a flipped one asks the opposite, and the label is the answer of the prompt's program. Step
+    scores the answer and shows the outcome.
 
-    Info at reset: ``scene``, ``label`` (index of the right answer), ``answer`` (its word).
+    Info at reset: ``scene``, ``label`` (index of the right answer to the prompt), ``answer`` (its
+    word), ``program`` (the prompt's gold program), ``task_label`` (the answer to the task's own,
+    unflipped question).
     Info at step: ``scene`` (end state), ``events``, ``label``, ``correct``, ``is_success`` and the
     reward components ``reward_answer`` / ``reward_invalid`` (they sum to the reward).
     """
@@ -424,9 +492,6 @@ class YesNoTaskEnv(PhysicsTaskEnv):
     def _sample_scene(self) -> Scene:
         raise NotImplementedError
 
-    def _question(self, scene: Scene) -> str:
-        raise NotImplementedError
-
     def _accept(self, scene: Scene, happens: bool) -> bool:
         """Further conditions on a drawn scene (e.g. the tower stands before the question)."""
         return True
@@ -438,16 +503,18 @@ class YesNoTaskEnv(PhysicsTaskEnv):
         for _ in range(cfg.max_tries):
             scene = self._sample_scene()
             start, end, events = self.outcome(scene, None)
-            happens = bool(events[events["asked"]])
+            happens = bool(events["answer"])
             if (want is None or happens == want) and self._accept(scene, happens):
                 break
         else:
             raise RuntimeError(f"{self.task_name}: no scene with answer {'yes' if want else 'no'} in {cfg.max_tries} draws")
         self._scene = scene
-        self._label = self.YES if happens else self.NO
-        self._set_prompt(self._question(scene))
+        self._phrase(scene)
+        self._task_label = self.YES if happens else self.NO
+        # The prompt's program differs from the task's at most in its predicate: same rollout.
+        self._label = self.YES if evaluate(self._program, start, end, self.execution_context())["answer"] else self.NO
         self.world.load(scene)
-        info = {"scene": scene, "label": self._label, "answer": self.action_names[self._label]}
+        info = {"scene": scene, "label": self._label, "answer": self.action_names[self._label], "program": self._program, "task_label": self._task_label}
         return self._observation(), info
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -456,7 +523,7 @@ class YesNoTaskEnv(PhysicsTaskEnv):
         # The full-length rollout, for the outcome image and the end scene (reset stopped early).
         self.frames = []
         _, end, events = self.outcome(scene, None, early_stop=False, record=self.record_frames)
-        info: dict[str, Any] = {"scene": end, "events": events, "label": self._label}
+        info: dict[str, Any] = {"scene": end, "events": events, "label": self._label, "task_label": self._task_label}
         if index is None:
             reward = float(self.config.invalid_answer_reward)
             info.update(correct=False, is_success=False, invalid_answer=True, reward_answer=0.0, reward_invalid=reward)

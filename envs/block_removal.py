@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from physground.envs.base import TaskConfig, check_float
-from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, copy_scene, find_object, new_scene
+from physground.envs.programs import Program, coloured, tower
+from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, new_scene
 from physground.envs.towers import TowerQuestionConfig, TowerQuestionEnv, distinct_colours, sample_tower, static_margin, tower_fall_events, tower_ids
 
 REMOVED_COLOUR = "red"
@@ -59,9 +60,10 @@ class BlockRemovalEnv(TowerQuestionEnv):
     scene of the rollout without the red block. Towers are checked to stand *with* the red block
     (by simulation) before they are asked about. Balanced 50/50 by resampling.
 
-    ## Symbolic semantics (the hybrid agent's prior)
-    ``counterfactual``: removes the red block and records it in ``meta["removed"]``.
-    ``events``: ``any_fell`` against the expected rest positions (one block lower above the gap).
+    ## Program
+    ``yes_no(do=remove(unique(filter(objects, colour=red))), ask=fell(tower(cubes)))``: the removal
+    is recorded in ``meta["removed"]``; a block has fallen against its expected rest position (one
+    block lower above the gap).
 
     ## Version history
     - v0: first release.
@@ -80,8 +82,7 @@ class BlockRemovalEnv(TowerQuestionEnv):
         cfg, rng = self.config, self.np_random
         n = int(rng.integers(cfg.min_blocks, cfg.max_blocks + 1))
         red_level = int(rng.integers(0, n - 1))
-        colours = distinct_colours(rng, n - 1, palette=cfg.colours)
-        colours.insert(red_level, REMOVED_COLOUR)
+        colours = self._tower_colours(n, red_level)
         cubes = sample_tower(rng, n, colours, cfg.max_offset)
         if rng.random() < cfg.same_side_probability:
             lean = float(rng.choice((-1.0, 1.0)))
@@ -93,8 +94,18 @@ class BlockRemovalEnv(TowerQuestionEnv):
                 delta = cubes[level - 1]["position"][0] + shifts[level] * BLOCK_SIZE - cubes[level]["position"][0]
                 for cube in cubes[level:]:
                     cube["position"][0] += delta
-        meta = {"tower": [c["id"] for c in cubes], "red": cubes[red_level]["id"], "question": "any_fell"}
+        meta = {"tower": [c["id"] for c in cubes], "red": cubes[red_level]["id"], "question": "any_fell", "ask": self._ask(colours[red_level])}
         return new_scene(self.task_name, cubes, meta)
+
+    def _tower_colours(self, n: int, removed_level: int) -> list[str]:
+        """Colours bottom to top; the block at ``removed_level`` is the one the question removes."""
+        colours = distinct_colours(self.np_random, n - 1, palette=self.config.colours)
+        colours.insert(removed_level, REMOVED_COLOUR)
+        return colours
+
+    def _ask(self, removed_colour: str) -> dict[str, Any]:
+        """The question's slot values (none: BlockRemoval always removes the red block)."""
+        return {}
 
     def _accept(self, scene: Scene, happens: bool) -> bool:
         # The question presupposes a standing tower: check it, with the red block, by simulation.
@@ -102,26 +113,13 @@ class BlockRemovalEnv(TowerQuestionEnv):
         end = self.simulate(scene, early_stop=True)
         return not tower_fall_events(scene, end, ids, self.config.fall_threshold)["any_fell"]
 
-    def _question(self, scene: Scene) -> str:
-        return "If the red block is removed, will the tower fall?"
-
-    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
-        out = copy_scene(scene)
-        red_id = out["meta"].get("red")
-        if red_id is None or all(o["id"] != red_id for o in out["objects"]):
-            return out  # already removed
-        red = find_object(out, red_id)
-        out["objects"] = [o for o in out["objects"] if o["id"] != red_id]
-        out["meta"]["removed"] = {"id": red_id, "position": list(red["position"])}
-        out["meta"]["tower"] = [i for i in out["meta"]["tower"] if i != red_id]
-        return out
+    def question_program(self, values: dict[str, Any]) -> Program:
+        return removal_program(REMOVED_COLOUR, self.config.sim_seconds)
 
     def _propose(self) -> Scene:
         return self._sample_scene()
 
-    def interpret(self, scene: Scene) -> Scene:
-        out = super().interpret(scene)
-        reds = [o for o in out["objects"] if o["shape"] == "cube" and o.get("colour") == REMOVED_COLOUR]
-        if reds:
-            out["meta"]["red"] = reds[0]["id"]
-        return out
+
+def removal_program(colour: str, horizon: float) -> Program:
+    """"If the <colour> block is removed, will the tower fall?" as a program."""
+    return {"head": "yes_no", "do": {"op": "remove", "target": coloured(colour)}, "ask": {"op": "fell", "of": tower()}, "horizon": horizon}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from physground.envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_range, parse_word_answer
+from physground.envs.base import FRAME_PERIOD, PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_range, parse_word_answer
+from physground.envs.executor import ExecutionContext
+from physground.envs.programs import DIRECTIONS, OPTION, Program, fixture, the
 from physground.envs.scene import (
     BALL_RADIUS,
     BASKET_INNER_HALF_WIDTH,
@@ -110,9 +112,10 @@ class CatchEnv(PhysicsTaskEnv):
     ``info["scene"]`` (ball and basket), ``info["events"]``; ``info["landing_x"]`` at reset: where
     the ball first reaches table height in free flight (m).
 
-    ## Symbolic semantics (the hybrid agent's prior)
-    ``counterfactual``: moves the basket by the action's step.
-    ``events``: ``caught`` / ``missed`` from where the ball is relative to the basket and table.
+    ## Program
+    ``choose(options=moves left/stay/right, do=move(fixture(basket), $option), goal=inside(ball,
+    basket), failure=lands_outside(ball, basket), distance=distance(ball, basket), horizon=0.04)``:
+    one control period; the basket glides to its new place during it.
 
     ## Version history
     - v0: first release.
@@ -130,83 +133,43 @@ class CatchEnv(PhysicsTaskEnv):
         words = {"left": LEFT, "right": RIGHT, "stay": STAY, "stop": STAY, "still": STAY, "none": STAY}
         return parse_word_answer(text, words)
 
-    # -- symbolic semantics -------------------------------------------------------------------
+    # -- the program ------------------------------------------------------------------------------
 
-    def _move(self, x: float, action: int) -> float:
-        half = self.config.arena_half_width
-        return float(np.clip(x + (action - STAY) * self.config.basket_step, -half, half))
+    def question_program(self, values: dict[str, Any]) -> Program:
+        return move_program(self.config.control_period, OPTION)
 
-    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
-        out = copy_scene(scene)
-        if action is not None:
-            basket = find_object(out, "basket")
-            basket["position"][0] = self._move(basket["position"][0], action)
-        return out
+    def execution_context(self) -> ExecutionContext:
+        return ExecutionContext(basket_step=self.config.basket_step, arena_half_width=self.config.arena_half_width)
 
-    def events(self, before: Scene, after: Scene) -> dict[str, Any]:
-        ball = np.asarray(find_object(after, "ball0")["position"])
-        basket = np.asarray(find_object(after, "basket")["position"])
-        inside = bool(
-            abs(ball[0] - basket[0]) < BASKET_INNER_HALF_WIDTH
-            and abs(ball[1] - basket[1]) < BASKET_INNER_HALF_WIDTH
-            and ball[2] < basket[2] + BASKET_RIM_HEIGHT
-        )
-        on_table = bool(ball[2] < BALL_RADIUS * 1.2 and not inside)
-        out_of_arena = bool(abs(ball[0]) > self.config.arena_half_width + 0.15)
-        offset = float(ball[0] - basket[0])
-        return {
-            "caught": inside,
-            "missed": on_table or out_of_arena,
-            "ball_x": float(ball[0]),
-            "basket_x": float(basket[0]),
-            "offset": offset,
-            "goal": "caught",
-            "failure": "missed",
-            "distance_to_goal": abs(offset),
-        }
+    def simulate(self, start: Scene, seconds: float | None = None, record: bool = False, early_stop: bool = False) -> Scene:
+        """As ``PhysicsTaskEnv.simulate`` (one control period by default); a basket the program
+        moved (``meta["moved_from"]``) glides there during the first control period, as in
+        ``step``, instead of jumping."""
+        return simulate_with_glide(self, start, self.config.control_period, seconds, record, early_stop)
 
     # -- episode ------------------------------------------------------------------------------
 
     def _sample_scene(self) -> tuple[Scene, float]:
+        return sample_flight_scene(self.task_name, self.np_random, self.config, self._place_basket)
+
+    def _place_basket(self, landing_x: float, reach: float, sides: list[float]) -> float:
+        """Where the basket starts: within reach of the landing point, on one of ``sides``, at
+        least ``min_start_offset`` away (so staying put does not catch the ball)."""
         cfg, rng = self.config, self.np_random
-        half = cfg.arena_half_width
-        while True:
-            pos = np.array([rng.uniform(-half + 0.03, half - 0.03), 0.0, rng.uniform(*cfg.start_height)])
-            if rng.random() < cfg.drop_probability:
-                vel = np.zeros(3)
-            else:
-                vel = np.array([rng.choice((-1.0, 1.0)) * rng.uniform(*cfg.launch_speed_x), 0.0, rng.uniform(*cfg.launch_speed_z)])
-            # Free flight until the ball's bottom reaches the basket rim: z(t) = BALL_RADIUS + rim.
-            drop = pos[2] - (BALL_RADIUS + BASKET_RIM_HEIGHT)
-            t_land = (vel[2] + np.sqrt(vel[2] ** 2 + 2 * GRAVITY * drop)) / GRAVITY
-            landing_x = float(pos[0] + vel[0] * t_land)
-            steps_available = max(0, int(t_land / cfg.control_period) - 1)
-            reach = cfg.reachability * steps_available * cfg.basket_step
-            # Start positions within reach, at least min_start_offset away, inside the arena.
-            sides = [s for s in (-1.0, 1.0) if abs(landing_x + s * cfg.min_start_offset) <= half]
-            if abs(landing_x) <= half - BASKET_INNER_HALF_WIDTH / 2 and reach > cfg.min_start_offset + 0.005 and sides:
-                break
         side = float(rng.choice(sides))
-        far = min(reach, half - side * landing_x)
-        basket_x = float(landing_x + side * rng.uniform(cfg.min_start_offset, max(far, cfg.min_start_offset)))
-        colour = str(rng.choice(cfg.ball_colours))
-        objects = [
-            make_ball("ball0", colour, pos, linear_velocity=vel),
-            make_object("basket", "basket", BASKET_SIZE, (basket_x, 0.0, 0.0), colour=None, material="wood", is_static=True),
-        ]
-        trail = [ballistic_position(pos, vel, -k * cfg.control_period).tolist() for k in (1, 2)]
-        return new_scene(self.task_name, objects, {"trail": trail, "landing_x": landing_x}), landing_x
+        far = min(reach, cfg.arena_half_width - side * landing_x)
+        return float(landing_x + side * rng.uniform(cfg.min_start_offset, max(far, cfg.min_start_offset)))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         self._begin_episode(seed)
         scene, landing_x = self._sample_scene()
-        self._set_prompt("Move the basket to catch the ball: left, stay or right?")
+        self._phrase(scene)
         self.world.load(scene)
         self._scene = scene
         self._history = [scene["meta"]["trail"][1], scene["meta"]["trail"][0]]
         if self.record_frames:
             self.frames.append(self.world.render())
-        return self._observation(), {"scene": scene, "landing_x": landing_x}
+        return self._observation(), {"scene": scene, "landing_x": landing_x, "program": self._program}
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         scene = self._require_reset()
@@ -219,28 +182,98 @@ class CatchEnv(PhysicsTaskEnv):
             index = STAY
         world = self.world
         start_x = find_object(scene, "basket")["position"][0]
-        target_x = self._move(start_x, index)
-        substeps = int(round(cfg.control_period / TIMESTEP))
+        target_x = find_object(self.counterfactual(scene, index), "basket")["position"][0]
         ball_before = world.positions(["ball0"])[0].tolist()
-        # The basket glides to its target during the period, so it pushes the ball physically.
-        for k in range(1, substeps + 1):
-            world.set_basket((start_x + (target_x - start_x) * k / substeps, 0.0, 0.0))
-            world.step(1)
+        glide_basket(world, start_x, target_x, int(round(cfg.control_period / TIMESTEP)))
         self._history = [self._history[-1], ball_before]
         end = world.read(scene)
         end["meta"]["trail"] = [self._history[-1], self._history[-2]]
         world.set_trail(end["meta"]["trail"])
         events = self.events(scene, end)
-        if events["caught"]:
+        if events["reached"]:
             parts["reward_catch"] = cfg.reward_catch
-        elif events["missed"]:
+        elif events["failed"]:
             parts["reward_miss"] = cfg.reward_miss
         self._scene = end
         if self.record_frames:
             self.frames.append(world.render())
-        info = {"scene": end, "events": events, "is_success": events["caught"], "invalid_answer": invalid, **parts}
-        terminated = events["caught"] or events["missed"]
+        info = {"scene": end, "events": events, "is_success": events["reached"], "invalid_answer": invalid, **parts}
+        terminated = events["reached"] or events["failed"]
         return self._observation(), float(sum(parts.values())), terminated, False, info
 
     def _propose(self) -> Scene:
         return self._sample_scene()[0]
+
+
+def glide_basket(world: Any, start_x: float, target_x: float, substeps: int) -> None:
+    """Move the basket from ``start_x`` to ``target_x`` over ``substeps`` physics steps, so that it
+    pushes the ball physically rather than jumping through it."""
+    for k in range(1, substeps + 1):
+        world.set_basket((start_x + (target_x - start_x) * k / substeps, 0.0, 0.0))
+        world.step(1)
+
+
+def move_program(horizon: float, direction: str) -> Program:
+    """Move the basket (``direction``: left, stay, right or ``"$option"``); does the ball land in it?"""
+    ball, basket = the("ball"), fixture("basket")
+    program: Program = {
+        "head": "choose", "options": {"kind": "moves", "values": list(DIRECTIONS)}, "do": {"op": "move", "target": basket, "direction": direction},
+        "goal": {"op": "inside", "of": ball, "region": basket}, "failure": {"op": "lands_outside", "of": ball, "region": basket},
+        "distance": {"op": "distance", "of": ball, "region": basket}, "horizon": horizon,
+    }
+    return program
+
+
+def sample_flight_scene(task: str, rng: np.random.Generator, cfg: CatchConfig, place_basket: Callable[[float, float, list[float]], float]) -> tuple[Scene, float]:
+    """A ball dropped or launched above the table, and the basket where ``place_basket(landing_x,
+    reach, sides)`` puts it: (scene, landing x of the ball at rim height in free flight)."""
+    half = cfg.arena_half_width
+    while True:
+        pos = np.array([rng.uniform(-half + 0.03, half - 0.03), 0.0, rng.uniform(*cfg.start_height)])
+        if rng.random() < cfg.drop_probability:
+            vel = np.zeros(3)
+        else:
+            vel = np.array([rng.choice((-1.0, 1.0)) * rng.uniform(*cfg.launch_speed_x), 0.0, rng.uniform(*cfg.launch_speed_z)])
+        # Free flight until the ball's bottom reaches the basket rim: z(t) = BALL_RADIUS + rim.
+        drop = pos[2] - (BALL_RADIUS + BASKET_RIM_HEIGHT)
+        t_land = (vel[2] + np.sqrt(vel[2] ** 2 + 2 * GRAVITY * drop)) / GRAVITY
+        landing_x = float(pos[0] + vel[0] * t_land)
+        steps_available = max(0, int(t_land / cfg.control_period) - 1)
+        reach = cfg.reachability * steps_available * cfg.basket_step
+        # Start positions within reach, at least min_start_offset away, inside the arena.
+        sides = [s for s in (-1.0, 1.0) if abs(landing_x + s * cfg.min_start_offset) <= half]
+        if abs(landing_x) <= half - BASKET_INNER_HALF_WIDTH / 2 and reach > cfg.min_start_offset + 0.005 and sides:
+            break
+    basket_x = place_basket(landing_x, reach, sides)
+    colour = str(rng.choice(cfg.ball_colours))
+    objects = [
+        make_ball("ball0", colour, pos, linear_velocity=vel),
+        make_object("basket", "basket", BASKET_SIZE, (basket_x, 0.0, 0.0), colour=None, material="wood", is_static=True),
+    ]
+    trail = [ballistic_position(pos, vel, -k * cfg.control_period).tolist() for k in (1, 2)]
+    return new_scene(task, objects, {"trail": trail, "landing_x": landing_x}), landing_x
+
+
+def simulate_with_glide(env: PhysicsTaskEnv, start: Scene, control_period: float, seconds: float | None, record: bool, early_stop: bool) -> Scene:
+    """``env.simulate`` for scenes with a moved basket: it starts where it was
+    (``meta["moved_from"]``) and glides to its place during the first control period, then the
+    rollout goes on for the rest of ``seconds`` (default: one control period)."""
+    moved = start.get("meta", {}).get("moved_from")
+    seconds = control_period if seconds is None else seconds
+    if moved is None:
+        return PhysicsTaskEnv.simulate(env, start, seconds, record, early_stop)
+    origin = copy_scene(start)
+    find_object(origin, "basket")["position"][0] = moved["x"]
+    env.world.load(origin)
+    if record:
+        env.frames.append(env.world.render())
+    glide_basket(env.world, moved["x"], find_object(start, "basket")["position"][0], int(round(min(seconds, control_period) / TIMESTEP)))
+    remaining = int(round(max(0.0, seconds - control_period) / TIMESTEP))
+    chunk = int(round(FRAME_PERIOD / TIMESTEP))
+    while remaining > 0:
+        n = min(chunk, remaining) if record else remaining
+        env.world.step(n)
+        remaining -= n
+        if record:
+            env.frames.append(env.world.render())
+    return env.world.read(start)

@@ -8,7 +8,9 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from physground.envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, parse_integer_answer
-from physground.envs.scene import BLOCK_SIZE, COLOURS, SURFACES, Scene, copy_scene, find_object, make_cube, make_object, new_scene
+from physground.envs.executor import ExecutionContext
+from physground.envs.programs import OPTION, Program, fixture, the
+from physground.envs.scene import BLOCK_SIZE, COLOURS, SURFACES, Scene, find_object, make_cube, make_object, new_scene
 
 MAT_LENGTH = 0.66
 MAT_WIDTH = 0.16
@@ -85,11 +87,12 @@ class PushEnv(PhysicsTaskEnv):
 
     ## Ground truth
     ``info["scene"]`` (block, mat with surface, zone); at step ``info["events"]``:
-    ``distance_to_target`` (m), ``in_zone``, ``final_x``. ``env.unwrapped.best_action()``.
+    ``distance_to_target`` (m), ``in_zone``, ``final_x``, ``reached``, ``distance_to_goal``.
+    ``env.unwrapped.best_action()``.
 
-    ## Symbolic semantics (the hybrid agent's prior)
-    ``counterfactual``: gives the block the chosen speed along +x.
-    ``events``: distance from the block's final centre to the zone.
+    ## Program
+    ``choose(options=strengths 1..7, do=push(block, $option), goal=inside(block, fixture(zone)),
+    distance=distance(block, fixture(zone)))``: a strength is the block's initial speed along +x.
 
     ## Version history
     - v0: first release.
@@ -104,19 +107,21 @@ class PushEnv(PhysicsTaskEnv):
     def parse_answer(self, text: str) -> int | None:
         return parse_integer_answer(text, list(range(1, len(self.config.strengths) + 1)))
 
-    # -- symbolic semantics -------------------------------------------------------------------
+    # -- the program ------------------------------------------------------------------------------
 
-    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
-        out = copy_scene(scene)
-        if action is not None:
-            find_object(out, "cube0")["linear_velocity"] = [float(self.config.strengths[action]), 0.0, 0.0]
-        return out
+    def question_program(self, values: dict[str, Any]) -> Program:
+        block, zone = the("cube"), fixture("zone")
+        return {
+            "head": "choose", "options": {"kind": "strengths", "values": list(range(1, len(self.config.strengths) + 1))},
+            "do": {"op": "push", "target": block, "strength": OPTION}, "goal": {"op": "inside", "of": block, "region": zone},
+            "distance": {"op": "distance", "of": block, "region": zone}, "horizon": self.config.sim_seconds,
+        }
 
-    def events(self, before: Scene, after: Scene) -> dict[str, Any]:
-        x = find_object(after, "cube0")["position"][0]
-        start, end = zone_bounds(before)
-        distance = max(0.0, start - x, x - end)
-        return {"distance_to_target": float(distance), "in_zone": distance == 0.0, "final_x": float(x), "goal": "in_zone", "distance_to_goal": float(distance)}
+    def execution_context(self) -> ExecutionContext:
+        return ExecutionContext(strengths=tuple(float(v) for v in self.config.strengths))
+
+    def _format_values(self) -> dict[str, Any]:
+        return {"max": len(self.config.strengths)}
 
     def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:
         data, v = self.world.data, self.world.velocity_index("cube0")
@@ -125,54 +130,29 @@ class PushEnv(PhysicsTaskEnv):
 
     def _reward_parts(self, events: dict[str, Any]) -> dict[str, float]:
         cfg = self.config
-        if events["in_zone"]:
+        if events["reached"]:
             return {"reward_in_zone": cfg.reward_in_zone, "reward_distance": 0.0}
-        return {"reward_in_zone": 0.0, "reward_distance": -min(1.0, events["distance_to_target"] / cfg.distance_scale)}
+        return {"reward_in_zone": 0.0, "reward_distance": -min(1.0, events["distance_to_goal"] / cfg.distance_scale)}
 
     # -- episode ------------------------------------------------------------------------------
 
     def _sample_scene(self) -> Scene:
-        cfg, rng = self.config, self.np_random
-        mat_end = MAT_LENGTH / 2
-        while True:
-            surface = str(rng.choice(cfg.surfaces))
-            colour = str(rng.choice(cfg.block_colours))
-            objects = [
-                make_object("mat", "box", (MAT_LENGTH, MAT_WIDTH, MAT_THICKNESS), (0.0, 0.0, MAT_THICKNESS / 2), material=surface, is_static=True),
-                make_cube("cube0", colour, (BLOCK_START_X, 0.0, MAT_THICKNESS + BLOCK_SIZE / 2)),
-            ]
-            probe = new_scene(self.task_name, objects + [self._zone(0.0)], {"surface": surface})
-            finals = [self.outcome(probe, a)[2]["final_x"] for a in range(len(cfg.strengths))]
-            feasible = [a for a, x in enumerate(finals) if BLOCK_START_X + cfg.min_travel <= x <= mat_end - cfg.zone_length / 2]
-            if feasible:
-                break
-        target = int(rng.choice(feasible))
-        centre = finals[target] + float(rng.uniform(-0.3, 0.3)) * cfg.zone_length
-        return new_scene(self.task_name, objects + [self._zone(centre)], {"surface": surface})
+        finals = lambda probe: [self.outcome(probe, a)[2]["final_x"] for a in range(len(self.config.strengths))]  # noqa: E731
+        return sample_push_scene(self.task_name, self.np_random, self.config, finals)[0]
 
     def _propose(self) -> Scene:
         cfg, rng = self.config, self.np_random
         surface, colour = str(rng.choice(cfg.surfaces)), str(rng.choice(cfg.block_colours))
-        objects = [
-            make_object("mat", "box", (MAT_LENGTH, MAT_WIDTH, MAT_THICKNESS), (0.0, 0.0, MAT_THICKNESS / 2), material=surface, is_static=True),
-            make_cube("cube0", colour, (BLOCK_START_X, 0.0, MAT_THICKNESS + BLOCK_SIZE / 2)),
-        ]
         centre = float(rng.uniform(BLOCK_START_X + cfg.min_travel, MAT_LENGTH / 2 - cfg.zone_length / 2))
-        return new_scene(self.task_name, objects + [self._zone(centre)], {"surface": surface})
-
-    def _zone(self, centre_x: float) -> dict[str, Any]:
-        size = (self.config.zone_length, MAT_WIDTH - 0.02, 0.0016)
-        return make_object("zone", "zone", size, (centre_x, 0.0, MAT_THICKNESS + 0.0008), colour=ZONE_COLOUR, material="paint", is_static=True)
+        return new_scene(self.task_name, push_objects(surface, colour) + [zone_object(cfg.zone_length, centre)], {"surface": surface})
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         self._begin_episode(seed)
         self._scene = self._sample_scene()
         self._best: int | None = None
-        self._set_prompt(
-            f"How hard should the block be pushed to stop in the dark zone? Answer with a strength from 1 (softest) to {len(self.config.strengths)} (hardest)."
-        )
+        self._phrase(self._scene)
         self.world.load(self._scene)
-        return self._observation(), {"scene": self._scene}
+        return self._observation(), {"scene": self._scene, "program": self._program}
 
     def best_action(self) -> int:
         """The strength with the highest reward (simulating all); the softest on ties."""
@@ -194,5 +174,46 @@ class PushEnv(PhysicsTaskEnv):
         else:
             _, end, events = self.outcome(scene, index, early_stop=False, record=self.record_frames)
             parts = {**self._reward_parts(events), "reward_invalid": 0.0}
-        info = {"scene": end, "events": events, "is_success": bool(events.get("in_zone", False)), "invalid_answer": index is None, **parts}
+        info = {"scene": end, "events": events, "is_success": bool(events.get("reached", False)), "invalid_answer": index is None, **parts}
         return self._observation(), float(sum(parts.values())), True, False, info
+
+
+def push_objects(surface: str, colour: str) -> list[dict[str, Any]]:
+    """The mat (``surface``) and the block (``colour``) at its start, at the mat's left end."""
+    return [
+        make_object("mat", "box", (MAT_LENGTH, MAT_WIDTH, MAT_THICKNESS), (0.0, 0.0, MAT_THICKNESS / 2), material=surface, is_static=True),
+        make_cube("cube0", colour, (BLOCK_START_X, 0.0, MAT_THICKNESS + BLOCK_SIZE / 2)),
+    ]
+
+
+def zone_object(length: float, centre_x: float) -> dict[str, Any]:
+    """The dark target zone, ``length`` long, centred at ``centre_x``."""
+    size = (length, MAT_WIDTH - 0.02, 0.0016)
+    return make_object("zone", "zone", size, (centre_x, 0.0, MAT_THICKNESS + 0.0008), colour=ZONE_COLOUR, material="paint", is_static=True)
+
+
+def sample_push_scene(task: str, rng: np.random.Generator, cfg: PushConfig, finals_of: Callable[[Scene], list[float]]) -> tuple[Scene, int]:
+    """A Push scene whose zone is placed, by simulation, where one strength stops the block.
+
+    Args:
+        task: Task name recorded in the scene.
+        rng: The env's generator.
+        cfg: Push's options (strengths, surfaces, zone length, ...).
+        finals_of: Simulates every strength from a probe scene: the block's final x each.
+
+    Returns:
+        (scene, the strength index whose stop the zone is centred on).
+    """
+    mat_end = MAT_LENGTH / 2
+    while True:
+        surface = str(rng.choice(cfg.surfaces))
+        colour = str(rng.choice(cfg.block_colours))
+        objects = push_objects(surface, colour)
+        probe = new_scene(task, objects + [zone_object(cfg.zone_length, 0.0)], {"surface": surface})
+        finals = finals_of(probe)
+        feasible = [a for a, x in enumerate(finals) if BLOCK_START_X + cfg.min_travel <= x <= mat_end - cfg.zone_length / 2]
+        if feasible:
+            break
+    target = int(rng.choice(feasible))
+    centre = finals[target] + float(rng.uniform(-0.3, 0.3)) * cfg.zone_length
+    return new_scene(task, objects + [zone_object(cfg.zone_length, centre)], {"surface": surface}), target

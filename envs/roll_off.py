@@ -9,7 +9,8 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from physground.envs.base import TaskConfig, YesNoConfig, YesNoTaskEnv, check_choices, check_float, check_range
-from physground.envs.scene import BALL_RADIUS, COLOURS, SURFACES, Scene, copy_scene, find_object, make_ball, make_object, new_scene, quat_from_axis_angle
+from physground.envs.programs import Program, fixture, the
+from physground.envs.scene import BALL_RADIUS, COLOURS, SURFACES, Scene, find_object, make_ball, make_object, new_scene, quat_from_axis_angle
 
 PLATFORM_HEIGHT = 0.06
 """Height of the platform's top above the table (m)."""
@@ -79,12 +80,13 @@ class RollOffEnv(YesNoTaskEnv):
 
     ## Ground truth
     ``info["scene"]`` (ball, ramp, ramp support and platform with sizes, poses, surface); at step
-    ``info["events"]``: ``ball_left_platform``, ``landing_x`` (final ball x, m),
-    ``travelled_on_platform`` (m). Balanced 50/50 by resampling.
+    ``info["events"]``: ``left_surface``, ``final_x`` (final ball x, m), ``travelled_on_surface``
+    (m). Balanced 50/50 by resampling.
 
-    ## Symbolic semantics (the hybrid agent's prior)
-    ``counterfactual``: nothing changes (the ball is released as it is).
-    ``events``: ``ball_left_platform`` is the event asked about.
+    ## Program
+    ``yes_no(do=none, ask=off(unique(filter(objects, shape=ball)), fixture(platform)))``: the ball
+    is released as it is; it left the platform if its centre ends below the platform's top or past
+    its far end.
 
     ## Version history
     - v0: first release.
@@ -102,24 +104,9 @@ class RollOffEnv(YesNoTaskEnv):
         colour = str(rng.choice(cfg.ball_colours))
         return build_roll_off_scene(self.task_name, height, length, surface, colour)
 
-    def _question(self, scene: Scene) -> str:
-        return "Will the ball fall off the platform?"
-
-    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
-        return copy_scene(scene)
-
-    def events(self, before: Scene, after: Scene) -> dict[str, Any]:
-        ball_start = find_object(before, "ball0")["position"]
-        ball = find_object(after, "ball0")["position"]
-        left = bool(ball[2] < platform_top(before) or ball[0] > platform_end(before) + BALL_RADIUS)
-        join_x = find_object(before, "platform")["position"][0] - find_object(before, "platform")["size"][0] / 2
-        return {
-            "ball_left_platform": left,
-            "landing_x": float(ball[0]),
-            "travelled_on_platform": float(max(0.0, min(ball[0], platform_end(before)) - join_x)),
-            "ball_start_x": float(ball_start[0]),
-            "asked": "ball_left_platform",
-        }
+    def question_program(self, values: dict[str, Any]) -> Program:
+        ask = {"op": "off", "of": the("ball"), "surface": fixture("platform")}
+        return {"head": "yes_no", "do": {"op": "none"}, "ask": ask, "horizon": self.config.sim_seconds}
 
     def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:
         top, end = platform_top(start), platform_end(start)
@@ -138,13 +125,6 @@ class RollOffEnv(YesNoTaskEnv):
 
     def _propose(self) -> Scene:
         return self._sample_scene()
-
-    def interpret(self, scene: Scene) -> Scene:
-        out = super().interpret(scene)
-        platforms = [o for o in out["objects"] if o["id"] == "platform"]
-        if platforms:
-            out["meta"].update(platform_length=platforms[0]["size"][0], surface=platforms[0].get("material"))
-        return out
 
 
 def build_roll_off_scene(task: str, ramp_height: float, platform_length: float, surface: str, ball_colour: str) -> Scene:

@@ -8,7 +8,9 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from physground.envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_int, parse_integer_answer
-from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, copy_scene, find_object, make_cube, new_scene, tilt_angle
+from physground.envs.executor import ExecutionContext
+from physground.envs.programs import OPTION, Program, coloured, tower
+from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, find_object, make_cube, new_scene
 from physground.envs.towers import distinct_colours, fall_stop_condition, sample_tower, static_margin, tower_fall_events, tower_ids
 
 PLACED_COLOUR = "red"
@@ -113,13 +115,15 @@ class TowerBuildEnv(PhysicsTaskEnv):
     On success, or when all ``attempts`` are used.
 
     ## Ground truth
-    ``info["scene"]``; at step ``info["events"]`` (``outcome``, ``any_fell``, ``placed_on_top``,
+    ``info["scene"]``; at step ``info["events"]`` (``outcome``, ``reached``, ``failed``, ``any_fell``, ``placed_on_top``,
     ``landed_on_table``, ``height_before``/``height_after`` in m). ``env.unwrapped.best_action()``
     simulates every position and returns the best (the SFT target).
 
-    ## Symbolic semantics (the hybrid agent's prior)
-    ``counterfactual``: moves the red block to the chosen release pose, at rest.
-    ``events``: tower fall, and where the red block ended.
+    ## Program
+    ``choose(options=positions -4..+4, do=drop(red, $option, above=top(tower)), goal=on_top(red,
+    tower), failure=fell(tower))`` where ``red = unique(filter(objects, colour=red))`` and
+    ``tower = tower(except(cubes, red))``: the red block is released at rest at the grid
+    position, ``drop_gap`` above the tower top.
 
     ## Version history
     - v0: first release.
@@ -141,30 +145,14 @@ class TowerBuildEnv(PhysicsTaskEnv):
         half = self.config.n_offsets // 2
         return parse_integer_answer(text, list(range(-half, half + 1)))
 
-    def _question(self) -> str:
+    def _format_values(self) -> dict[str, Any]:
         half = self.config.n_offsets // 2
-        return (
-            "Where should the red block be dropped to make the tower taller? "
-            f"Answer with a position from -{half} (left) to +{half} (right)."
-        )
+        return {"low": -half, "high": half}
 
     # -- scenes -------------------------------------------------------------------------------
 
     def _propose_scene(self) -> Scene:
-        cfg, rng = self.config, self.np_random
-        n = int(rng.integers(cfg.min_blocks, cfg.max_blocks + 1))
-        while True:
-            base_x = float(rng.uniform(-cfg.base_range, cfg.base_range)) * BLOCK_SIZE
-            colours = distinct_colours(rng, n, palette=cfg.colours)
-            cubes = sample_tower(rng, n, colours, cfg.max_offset, base_x=base_x, lean_probability=cfg.lean_probability)
-            if n == 1 or static_margin(cubes) > 0.05:
-                break
-        base_x = cubes[0]["position"][0]
-        side = float(rng.choice((-1.0, 1.0)))
-        red_x = base_x + side * float(rng.uniform(2.6, 3.4)) * BLOCK_SIZE
-        red = make_cube(f"cube{n}", PLACED_COLOUR, (red_x, 0.0, BLOCK_SIZE / 2))
-        meta = {"tower": [c["id"] for c in cubes], "placed": red["id"], "base_x": base_x}
-        return new_scene(self.task_name, cubes + [red], meta)
+        return propose_build_scene(self.task_name, self.np_random, self.config)
 
     def _sample_scene(self) -> Scene:
         for _ in range(1000):
@@ -179,50 +167,30 @@ class TowerBuildEnv(PhysicsTaskEnv):
     def _first_success(self, scene: Scene) -> int | None:
         top_x = find_object(scene, tower_ids(scene)[-1])["position"][0]
         for action in np.argsort(np.abs(self.offsets - top_x), kind="stable"):
-            if self.outcome(scene, int(action))[2]["outcome"] == "success":
+            if self.outcome_name(self.outcome(scene, int(action))[2]) == "success":
                 return int(action)
         return None
 
-    # -- symbolic semantics -------------------------------------------------------------------
+    # -- the program ------------------------------------------------------------------------------
 
-    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
-        out = copy_scene(scene)
-        if action is None:
-            return out
-        tower = tower_ids(out)
-        top_z = max(find_object(out, i)["position"][2] for i in tower)
-        red = find_object(out, out["meta"]["placed"])
-        red["position"] = [
-            float(self.offsets[action]),
-            0.0,
-            top_z + BLOCK_SIZE + self.config.drop_gap * BLOCK_SIZE,
-        ]
-        red["orientation"] = [1.0, 0.0, 0.0, 0.0]
-        red["linear_velocity"] = [0.0, 0.0, 0.0]
-        red["angular_velocity"] = [0.0, 0.0, 0.0]
-        out["meta"]["released_at"] = action
-        return out
-
-    def events(self, before: Scene, after: Scene) -> dict[str, Any]:
-        tower = tower_ids(before)
-        fall = tower_fall_events(before, after, tower, self.config.fall_threshold)
-        top_before = max(find_object(before, i)["position"][2] for i in tower)
-        red = find_object(after, before["meta"]["placed"])
-        red_z = red["position"][2]
-        upright = tilt_angle(red["orientation"]) < np.radians(20.0)
-        on_top = not fall["any_fell"] and red_z > top_before + 0.75 * BLOCK_SIZE and upright
-        outcome = "collapse" if fall["any_fell"] else "success" if on_top else "miss"
-        heights = [find_object(after, i)["position"][2] for i in tower] + [red_z]
+    def question_program(self, values: dict[str, Any]) -> Program:
+        red = coloured(PLACED_COLOUR)
+        rest = tower(without=red)
+        half = self.config.n_offsets // 2
         return {
-            **fall,
-            "outcome": outcome,
-            "placed_on_top": on_top,
-            "landed_on_table": bool(red_z < 0.75 * BLOCK_SIZE),
-            "height_before": top_before + BLOCK_SIZE / 2,
-            "height_after": max(heights) + BLOCK_SIZE / 2,
-            "goal": "placed_on_top",
-            "failure": "any_fell",
+            "head": "choose", "options": {"kind": "positions", "values": list(range(-half, half + 1))},
+            "do": {"op": "drop", "target": red, "position": OPTION, "above": {"op": "top", "of": rest}},
+            "goal": {"op": "on_top", "of": red, "on": rest}, "failure": {"op": "fell", "of": rest}, "horizon": self.config.sim_seconds,
         }
+
+    def execution_context(self) -> ExecutionContext:
+        cfg = self.config
+        return ExecutionContext(fall_threshold=cfg.fall_threshold, grid=tuple(float(x) for x in self.offsets), drop_gap=cfg.drop_gap)
+
+    @staticmethod
+    def outcome_name(events: dict[str, Any]) -> str:
+        """"success" (on top, the tower stands), "collapse" (a tower block fell) or "miss"."""
+        return "collapse" if events["failed"] else "success" if events["reached"] else "miss"
 
     def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:
         return fall_stop_condition(self.world, start, tower_ids(start), self.config.fall_threshold)
@@ -234,9 +202,10 @@ class TowerBuildEnv(PhysicsTaskEnv):
         self._scene = self._sample_scene()
         self._attempt = 0
         self._best: int | None = None
-        self._set_prompt(self._question())
+        self._phrase(self._scene)
+        self._question = self.prompt
         self.world.load(self._scene)
-        return self._observation(), {"scene": self._scene}
+        return self._observation(), {"scene": self._scene, "program": self._program}
 
     def best_action(self) -> int:
         """The release position with the highest reward (simulating all), nearest the top on ties."""
@@ -244,7 +213,7 @@ class TowerBuildEnv(PhysicsTaskEnv):
         if self._best is None:
             rank = {"success": 2, "miss": 1, "collapse": 0}
             top_x = find_object(scene, tower_ids(scene)[-1])["position"][0]
-            scores = [(rank[self.outcome(scene, a)[2]["outcome"]], -abs(self.offsets[a] - top_x)) for a in range(len(self.offsets))]
+            scores = [(rank[self.outcome_name(self.outcome(scene, a)[2])], -abs(self.offsets[a] - top_x)) for a in range(len(self.offsets))]
             self._best = int(max(range(len(scores)), key=lambda a: scores[a]))
             self.world.load(scene)
         return self._best
@@ -264,7 +233,7 @@ class TowerBuildEnv(PhysicsTaskEnv):
             self.world.load(scene)
         else:
             _, end, events = self.outcome(scene, index, early_stop=False, record=self.record_frames)
-            outcome = events["outcome"]
+            outcome = events["outcome"] = self.outcome_name(events)
             if outcome == "success":
                 parts["reward_success"] = cfg.reward_success
             elif outcome == "collapse":
@@ -276,20 +245,27 @@ class TowerBuildEnv(PhysicsTaskEnv):
         if not terminated:
             what = {"collapse": "the tower fell", "miss": "the block missed the tower", "invalid": "the answer was not a position"}
             tried = "" if index is None else f" at {self.action_names[index]}"
-            self._set_prompt(f"Attempt {self._attempt}{tried} failed: {what[events['outcome']]}. {self._question()}")
+            self._set_prompt(f"Attempt {self._attempt}{tried} failed: {what[events['outcome']]}. {self._question}")
         info = {"scene": end, "events": events, "is_success": success, "attempt": self._attempt, "invalid_answer": index is None, **parts}
         return self._observation(), float(sum(parts.values())), terminated, False, info
 
     def _propose(self) -> Scene:
         return self._propose_scene()
 
-    def interpret(self, scene: Scene) -> Scene:
-        out = super().interpret(scene)
-        cubes = [o for o in out["objects"] if o["shape"] == "cube"]
-        reds = [o for o in cubes if o.get("colour") == PLACED_COLOUR]
-        # The block to place is the red one; if none is seen, the lowest block farthest from the rest.
-        placed = reds[0] if reds else max(cubes, key=lambda o: (-o["position"][2], min((abs(o["position"][0] - c["position"][0]) for c in cubes if c is not o), default=0.0)), default=None)
-        tower = sorted((c for c in cubes if c is not placed), key=lambda c: c["position"][2])
-        if placed is not None and tower:
-            out["meta"].update(placed=placed["id"], tower=[c["id"] for c in tower], base_x=tower[0]["position"][0])
-        return out
+
+def propose_build_scene(task: str, rng: np.random.Generator, cfg: Any) -> Scene:
+    """A tower of ``min_blocks``-``max_blocks`` blocks (statically standing) and the red block
+    lying 2.6-3.4 block sizes to its left or right (``cfg`` has TowerBuildConfig's tower fields)."""
+    n = int(rng.integers(cfg.min_blocks, cfg.max_blocks + 1))
+    while True:
+        base_x = float(rng.uniform(-cfg.base_range, cfg.base_range)) * BLOCK_SIZE
+        colours = distinct_colours(rng, n, palette=cfg.colours)
+        cubes = sample_tower(rng, n, colours, cfg.max_offset, base_x=base_x, lean_probability=cfg.lean_probability)
+        if n == 1 or static_margin(cubes) > 0.05:
+            break
+    base_x = cubes[0]["position"][0]
+    side = float(rng.choice((-1.0, 1.0)))
+    red_x = base_x + side * float(rng.uniform(2.6, 3.4)) * BLOCK_SIZE
+    red = make_cube(f"cube{n}", PLACED_COLOUR, (red_x, 0.0, BLOCK_SIZE / 2))
+    meta = {"tower": [c["id"] for c in cubes], "placed": red["id"], "base_x": base_x}
+    return new_scene(task, cubes + [red], meta)

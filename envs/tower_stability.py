@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from physground.envs.base import TaskConfig
-from physground.envs.scene import Scene, copy_scene, new_scene
+from physground.envs.programs import Program, tower
+from physground.envs.scene import Scene, new_scene
 from physground.envs.towers import TowerQuestionConfig, TowerQuestionEnv, distinct_colours, sample_tower
 
 
@@ -37,9 +38,8 @@ class TowerStabilityEnv(TowerQuestionEnv):
     With ``balanced`` (default) the answer is drawn 50/50 first and towers are resampled until the
     simulation agrees, so both answers are equally frequent.
 
-    ## Symbolic semantics (the hybrid agent's prior)
-    ``counterfactual``: nothing changes (the question is about the scene as it is).
-    ``events``: ``any_fell`` is the event asked about.
+    ## Program
+    ``yes_no(do=none, ask=fell(tower(cubes)))``: nothing changes, does any block fall.
 
     ## Version history
     - v0: first release.
@@ -54,11 +54,8 @@ class TowerStabilityEnv(TowerQuestionEnv):
         cubes = sample_tower(rng, n, distinct_colours(rng, n, palette=cfg.colours), cfg.max_offset)
         return new_scene(self.task_name, cubes, {"tower": [c["id"] for c in cubes], "question": "any_fell"})
 
-    def _question(self, scene: Scene) -> str:
-        return "Will this block tower fall?"
-
-    def counterfactual(self, scene: Scene, action: int | None) -> Scene:
-        return copy_scene(scene)
+    def question_program(self, values: dict[str, Any]) -> Program:
+        return {"head": "yes_no", "do": {"op": "none"}, "ask": {"op": "fell", "of": tower()}, "horizon": self.config.sim_seconds}
 
     def _propose(self) -> Scene:
         return self._sample_scene()

@@ -8,7 +8,8 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from physground.envs.base import YesNoConfig, YesNoTaskEnv, check_choices, check_float, check_int
-from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, World, find_object, make_cube, objects_of_shape
+from physground.envs.executor import ExecutionContext, expected_rest_positions, tower_displacements, tower_fall_events  # noqa: F401  (shared with the tasks)
+from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, World, make_cube, objects_of_shape
 
 TOWER_BASE_X = (-0.08, 0.08)
 """Range of the bottom block's centre x (m)."""
@@ -74,34 +75,6 @@ def distinct_colours(rng: np.random.Generator, n: int, exclude: tuple[str, ...] 
     if n > len(choices):
         raise ValueError(f"cannot draw {n} distinct colours from {choices}")
     return [str(c) for c in rng.choice(choices, size=n, replace=False)]
-
-
-def expected_rest_positions(start: Scene, ids: list[str]) -> np.ndarray:
-    """Where the blocks ``ids`` should be if the tower stands, shape (len(ids), 3).
-
-    A block stays where it is, except that blocks above a removed one (``meta["removed"]``)
-    settle one block size lower.
-    """
-    expected = np.array([find_object(start, i)["position"] for i in ids], dtype=float)
-    removed = start.get("meta", {}).get("removed")
-    if removed is not None:
-        above = expected[:, 2] > removed["position"][2] + 1e-6
-        expected[above, 2] -= BLOCK_SIZE
-    return expected
-
-
-def tower_displacements(start: Scene, end: Scene, ids: list[str]) -> np.ndarray:
-    """Distance (m) of each block ``ids`` in ``end`` from its expected rest position, shape (n,)."""
-    expected = expected_rest_positions(start, ids)
-    final = np.array([find_object(end, i)["position"] for i in ids], dtype=float)
-    return np.linalg.norm(final - expected, axis=1)
-
-
-def tower_fall_events(start: Scene, end: Scene, ids: list[str], threshold: float) -> dict[str, Any]:
-    """``any_fell`` (a block moved more than ``threshold`` block sizes) and per-block details."""
-    disp = tower_displacements(start, end, ids) / BLOCK_SIZE
-    fallen = [i for i, d in zip(ids, disp) if d > threshold]
-    return {"any_fell": bool(fallen), "fallen": fallen, "max_displacement": float(disp.max()) if len(disp) else 0.0}
 
 
 def fall_stop_condition(world: World, start: Scene, ids: list[str], threshold: float) -> Callable[[], bool]:
@@ -171,16 +144,10 @@ class TowerQuestionConfig(YesNoConfig):
 
 
 class TowerQuestionEnv(YesNoTaskEnv):
-    """A yes/no question whose answer is whether the tower (``meta["tower"]``) falls."""
+    """A yes/no question about a tower of blocks (``meta["tower"]``, bottom to top) and whether it falls."""
 
-    def events(self, before: Scene, after: Scene) -> dict[str, Any]:
-        return {**tower_fall_events(before, after, tower_ids(before), self.config.fall_threshold), "asked": "any_fell"}
-
-    def interpret(self, scene: Scene) -> Scene:
-        out = super().interpret(scene)
-        cubes = sorted((o for o in out["objects"] if o["shape"] == "cube"), key=lambda o: o["position"][2])
-        out["meta"]["tower"] = [c["id"] for c in cubes]
-        return out
+    def execution_context(self) -> ExecutionContext:
+        return ExecutionContext(fall_threshold=self.config.fall_threshold)
 
     def _stop_condition(self, start: Scene) -> Callable[[], bool] | None:
         return fall_stop_condition(self.world, start, tower_ids(start), self.config.fall_threshold)

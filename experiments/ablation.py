@@ -78,7 +78,14 @@ class Preset:
         name: Preset name.
         agents: Agents compared.
         train_tasks: Tasks agents are trained on.
-        test_tasks: Tasks every agent is evaluated on ("all" in YAML for every task).
+        test_tasks: Tasks every agent is evaluated on ("all" in YAML for the six tasks).
+        test_phrasings: Phrasing splits the test prompts are drawn from (``envs.phrasings.SPLITS``;
+            ``canonical`` first: the task's one original wording). Results on another split are
+            keyed ``Task@split``.
+        composed_tasks: Composed tasks (``envs.composed``; "composed" in YAML for all of them) that
+            the agents reading the question (the VLM agents) are also evaluated on; the hybrid
+            agents are told their task's program and have none for a question they were not
+            trained on.
         seeds: Seeds per cell.
         steps: Training steps (answers) per agent.
         eval_episodes: Evaluation episodes per test task.
@@ -100,6 +107,8 @@ class Preset:
     test_tasks: tuple[str, ...]
     seeds: tuple[int, ...]
     steps: dict[str, int]
+    test_phrasings: tuple[str, ...] = ("canonical",)
+    composed_tasks: tuple[str, ...] = ()
     eval_episodes: int = 20
     num_envs: int = 8
     image_size: int = 128
@@ -120,8 +129,18 @@ class Preset:
         for agent in self.agents:
             if agent not in AGENTS or agent == "mlp":
                 raise ValueError(f"unknown agent {agent!r}; valid: {', '.join(a for a in AGENTS if a != 'mlp')}")
-        for task in self.train_tasks + self.test_tasks:
+        for task in self.train_tasks + self.test_tasks + self.composed_tasks:
             envs.task_spec(task)
+        from physground.envs.phrasings import SPLITS
+
+        if not self.test_phrasings or self.test_phrasings[0] != "canonical":
+            raise ValueError(f"test_phrasings must start with 'canonical' (the wording results compare on), got {list(self.test_phrasings)}")
+        for split in self.test_phrasings:
+            if split not in SPLITS:
+                raise ValueError(f"test_phrasings has unknown split {split!r}; valid: {', '.join(SPLITS)}")
+        not_composed = [t for t in self.composed_tasks if not envs.task_spec(t).composed]
+        if not_composed:
+            raise ValueError(f"composed_tasks lists {not_composed[0]!r}, which is not a composed task; valid: {', '.join(envs.COMPOSED_TASKS)}")
         if any(seed < 0 for seed in self.seeds):
             raise ValueError(f"seeds must be >= 0, got {list(self.seeds)}")
         missing = [a for a in self.agents if a != "vlm-zero-shot" and a not in self.steps]
@@ -166,7 +185,9 @@ class Preset:
             given["slurm"] = {**data.get("slurm", {}), **given["slurm"]}
         data = {**data, **given}
         if data.get("test_tasks") == "all":
-            data["test_tasks"] = list(envs.TASKS)
+            data["test_tasks"] = list(envs.BASE_TASKS)
+        if data.get("composed_tasks") == "composed":
+            data["composed_tasks"] = list(envs.COMPOSED_TASKS)
         return from_mapping(cls, data, where)
 
 
@@ -249,7 +270,9 @@ def _run_locked_cell(preset: Preset, cell: Cell, folder: Path) -> dict[str, Any]
     if not metrics.get("finished", True):
         raise CellInterrupted(f"{cell.name}: training stopped after update {metrics.get('updates')} of its budget; checkpointed, --resume continues it")
     trained = time.time()
-    results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes)
+    results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes, phrasings=preset.test_phrasings)
+    if preset.composed_tasks and reads_the_question(cell.agent):
+        results.update(evaluate_run(folder, list(preset.composed_tasks), preset.eval_episodes, phrasings=preset.test_phrasings))
     record = {
         **asdict(cell), "results": results, "history": metrics.get("history", []),
         "seconds": {"train": round(trained - started, 1), "eval": round(time.time() - trained, 1)},
@@ -257,6 +280,12 @@ def _run_locked_cell(preset: Preset, cell: Cell, folder: Path) -> dict[str, Any]
     }
     atomic_write_text(folder / "cell.json", json.dumps(record))
     return record
+
+
+def reads_the_question(agent: str) -> bool:
+    """Whether an agent answers from the question alone (the VLM agents), so that a composed task
+    it was never told about is a fair test; the hybrid agents are given their task's program."""
+    return agent.startswith("vlm")
 
 
 def _cell_process_init(stop: Any) -> None:
@@ -369,8 +398,9 @@ def worker_environment() -> Iterator[None]:
 def is_recorded_preset(recorded: dict[str, Any], preset: Preset) -> bool:
     """Whether a run directory's ``preset.json`` is ``preset``. Fields a record predates hold what
     they meant then: no anti-aliasing (``LEGACY_MULTISAMPLES``), no trainer overrides, and the
-    SLURM resources (which do not change results) are not compared."""
-    legacy = {"multisamples": LEGACY_MULTISAMPLES, "ppo": {}, "grpo": {}, "sft": {}}
+    SLURM resources (which do not change results) are not compared; no evaluation on other
+    phrasings or on composed tasks."""
+    legacy = {"multisamples": LEGACY_MULTISAMPLES, "ppo": {}, "grpo": {}, "sft": {}, "test_phrasings": ["canonical"], "composed_tasks": []}
     ours = json.loads(json.dumps(asdict(preset)))
     ours.pop("slurm")
     return {**legacy, **{k: v for k, v in recorded.items() if k != "slurm"}} == ours

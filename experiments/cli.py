@@ -23,15 +23,40 @@ def given_options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    from physground.envs import TASKS, SceneConfig
+    import json
 
-    rows = [("id", "actions", "prompt")]
-    for spec in TASKS.values():
+    from physground.envs import TASKS, SceneConfig, task_spec
+    from physground.envs.phrasings import PHRASINGS
+
+    specs = [task_spec(args.task)] if args.task else list(TASKS.values())
+    rows = [("id", "kind", "actions", "templates train/heldout/paraphrase", "canonical prompt")]
+    for spec in specs:
         env = spec.env_class(scene=SceneConfig(render_images=False))
         obs, _ = env.reset(seed=0)
-        rows.append((spec.env_id, " | ".join(env.action_names), obs["prompt"]))
+        p = PHRASINGS[spec.name]
+        kind = "composed" if spec.composed else "task"
+        rows.append((spec.env_id, kind, " | ".join(env.action_names), f"{len(p.train)}/{len(p.heldout)}/{len(p.paraphrase)}", obs["prompt"]))
+        if args.templates:
+            print(f"## {spec.name}\nprogram (seed 0): {json.dumps(env.program)}")
+            for split in ("train", "heldout", "paraphrase"):
+                for t in p.split(split):
+                    print(f"  {split:<10} {'flipped' if t.flipped else '       '} {t.text}")
+            print()
         env.close()
     print(_table(rows))
+    return 0
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    import json
+
+    from physground.envs.questions import gold_program
+
+    found = gold_program(args.prompt)
+    if found is None:
+        raise ValueError(f"no template of any task reads {args.prompt!r} (physground envs --templates lists them; a learned parser comes with the task-agnostic hybrid)")
+    program, tasks = found
+    print(json.dumps({"tasks": tasks, "program": program}, indent=None if args.compact else 2))
     return 0
 
 
@@ -304,7 +329,7 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
 
 def _cmd_eval_agent(args: argparse.Namespace) -> int:
     from physground.agent.evaluation import evaluate_run
-    from physground.envs import TASKS
+    from physground.envs import BASE_TASKS, COMPOSED_TASKS
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
@@ -312,13 +337,59 @@ def _cmd_eval_agent(args: argparse.Namespace) -> int:
     from physground.agent.factory import spec_of_run
 
     spec = spec_of_run(args.run)
-    tasks = list(TASKS) if args.tasks == "all" and spec.agent != "mlp" else [spec.task] if args.tasks == "all" else [t.strip() for t in args.tasks.split(",")]
+    if args.prompt is not None:
+        return _eval_agent_prompt(args, spec)
+    if args.program or args.predictions:
+        raise ValueError("--program and --predictions go with --prompt")
+    named = {"all": list(BASE_TASKS), "composed": list(COMPOSED_TASKS)}
+    if spec.agent == "mlp" and args.tasks == "all":
+        tasks = [spec.task]  # an MLP reads the state vector of its own task only
+    else:
+        tasks = [t for part in args.tasks.split(",") for t in named.get(part.strip(), [part.strip()])]
     results = evaluate_run(args.run, tasks, args.episodes, record=False)
     rows = [("task", "episodes", "success / accuracy", "mean return", "invalid answers")]
     pct = lambda v: "n/a" if v != v else f"{v * 100:.1f} %"  # noqa: E731
     rows += [(t, str(r["episodes"]), pct(r["success_rate"]), f"{r['mean_return']:+.3f}", str(r["invalid_answers"])) for t, r in results.items()]
     print(_table(rows), flush=True)  # shown before it is recorded: a failed write loses no result
     record_evaluation(args.run, results)
+    return 0
+
+
+def _eval_agent_prompt(args: argparse.Namespace, spec: Any) -> int:
+    import csv
+    import io
+    import json
+
+    from physground.agent.evaluation import PREDICTION_COLUMNS, evaluate_prompt
+    from physground.agent.factory import load_agent
+    from physground.envs import task_spec
+    from physground.envs.files import atomic_write_text
+    from physground.envs.programs import loads
+    from physground.envs.questions import gold_program
+
+    if not args.task or not args.predictions:
+        raise ValueError("--prompt needs --task (one task whose scenes are asked about) and --predictions (the CSV to write)")
+    task = task_spec(args.task).name
+    if args.program:
+        try:
+            program = loads(Path(args.program).read_text())
+        except OSError as exc:
+            raise ValueError(f"cannot read --program {args.program!r}: {exc.strerror}") from exc
+        source = f"--program {args.program}"
+    else:
+        found = gold_program(args.prompt)
+        program, source = (found[0], "the reference grammar") if found else (None, "none (no template reads the prompt; give --program)")
+    _, policy = load_agent(args.run)
+    rows = evaluate_prompt(policy.for_task(task), task, args.prompt, args.episodes, program, spec.image_size, multisamples=spec.multisamples)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=PREDICTION_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(args.predictions, buffer.getvalue())
+    summary: dict[str, Any] = {"task": task, "episodes": len(rows), "program": source}
+    if program is not None:
+        summary["accuracy"] = sum(r["correct"] for r in rows) / len(rows)
+    print(json.dumps(summary))
     return 0
 
 
@@ -484,8 +555,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="physground", description="Intuitive physics from interaction: tasks, agents, transfer.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("envs", help="list tasks (id, actions, prompt)")
+    p = sub.add_parser("envs", help="list tasks (id, actions, templates, prompt); --templates: every template and a sample program")
+    p.add_argument("--task", default=None, help="only this task")
+    p.add_argument("--templates", action="store_true", help="print every template by split, and the program of seed 0")
     p.set_defaults(handler=_cmd_envs)
+
+    p = sub.add_parser("parse", help="the program of a question (the reference grammar of the task templates)")
+    p.add_argument("prompt")
+    p.add_argument("--compact", action="store_true", help="one line of JSON")
+    p.set_defaults(handler=_cmd_parse)
 
     p = sub.add_parser("render", help="PNG of the first frame and GIF of an episode")
     p.add_argument("task", help="task name or id, e.g. TowerStability")
@@ -605,8 +683,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval-agent", help="evaluate a run's agent on its task or every task")
     p.add_argument("--run", required=True)
-    p.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
+    p.add_argument("--tasks", default="all", help="comma-separated task names; 'all' for the six tasks, 'composed' for the composed ones")
     p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--prompt", default=None, help="ask this question instead of the task's own, on the scenes of --task")
+    p.add_argument("--task", default=None, help="with --prompt: the task whose scenes are asked about")
+    p.add_argument("--program", default=None, help="with --prompt: a JSON file with the question's program (default: the reference grammar's)")
+    p.add_argument("--predictions", default=None, help="with --prompt: CSV of seed, prompt, agent_answer, task_answer, question_answer, correct")
     p.set_defaults(handler=_cmd_eval_agent)
 
     p = sub.add_parser("ceiling", help="a yes/no task answered straight from the hybrid's imagination and the symbolic check")

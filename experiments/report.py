@@ -35,6 +35,19 @@ def transfer_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def view(cells: list[dict[str, Any]], tasks: list[str] | tuple[str, ...], phrasing: str = "canonical") -> list[dict[str, Any]]:
+    """The cells with only the results on ``tasks`` under ``phrasing``, keyed by task name (the
+    shape ``summarise`` reads); cells without any such result are left out."""
+    from physground.agent.evaluation import result_key
+
+    out = []
+    for c in cells:
+        results = {t: c["results"][result_key(t, phrasing)] for t in tasks if result_key(t, phrasing) in c["results"]}
+        if results:
+            out.append({**c, "results": results})
+    return out
+
+
 def _fmt(point: float, low: float, high: float) -> str:
     if math.isnan(point):
         return "—"
@@ -100,15 +113,18 @@ def summarise(preset: Any, cells: list[dict[str, Any]], chance: dict[str, float]
     return out
 
 
-def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]], chance: dict[str, float] | None = None) -> str:
-    """transfer.md: the summary table (and its chance-normalised twin), then one matrix per agent."""
+def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]], chance: dict[str, float] | None = None,
+             phrasings: dict[str, dict[str, Any]] | None = None, composed: dict[str, Any] | None = None) -> str:
+    """transfer.md: the summary table (and its chance-normalised twin), the summaries on the other
+    phrasing splits and on the composed tasks, then one matrix per agent."""
+    cells = view(cells, preset.test_tasks)
     tests = list(preset.test_tasks)
     lines = [
         f"# Transfer: preset `{preset.name}`",
         "",
         "Accuracy / success rate in %, with 95 % bootstrap confidence intervals (seeds, and the test task's evaluation episodes that every seed shares) in brackets;",
-        f"{len(preset.seeds)} seeds, {preset.eval_episodes} evaluation episodes per test task (the same episodes for every seed). Hybrid agents use the tasks'",
-        "symbolic semantics (interpret, counterfactual, events) as explicit prior knowledge.",
+        f"{len(preset.seeds)} seeds, {preset.eval_episodes} evaluation episodes per test task (the same episodes for every seed). Hybrid agents use their",
+        "task's program (intervention and predicates) as explicit prior knowledge: they are told their task.",
         "",
         "## Summary",
         "",
@@ -131,6 +147,40 @@ def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]], 
         ]
         for agent, s in summary.items():
             lines.append(f"| {agent} | " + " | ".join(_fmt(*s[scope][f"{k}_normalised"]) for scope, k in columns) + " |")
+    if phrasings:
+        lines += [
+            "", "## Phrasings", "",
+            "The same test tasks and episodes (same scenes), the prompts drawn from each phrasing split (`envs/phrasings.py`): canonical = the",
+            "tasks' one original wording (the tables above), heldout = templates never trained on, paraphrase = synonyms, word order,",
+            "politeness, distractor clauses; about a third of each split's templates are flipped (\"Will the tower stay standing?\"), their answer inverted.",
+            "",
+            "| agent | split | within-task | cross-task | within (yes/no) | cross (yes/no) |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for agent in summary:
+            for split, per_agent in phrasings.items():
+                if agent in per_agent:
+                    s = per_agent[agent]
+                    lines.append(f"| {agent} | {split} | " + " | ".join(_fmt(*s[scope][k]) for scope, k in [("all", "within"), ("all", "cross"), ("yes_no", "within"), ("yes_no", "cross")]) + " |")
+    if composed:
+        names = list(preset.composed_tasks)
+        lines += [
+            "", "## Composed tasks", "",
+            "Questions that recombine the primitives of the six tasks (`envs/composed.py`), never trained on: the mean over every training",
+            "task and seed; the agents that read the question only (the hybrid agents are given their task's program).",
+            "",
+            "| agent | " + " | ".join(names) + " | mean | mean, chance-normalised |",
+            "|---|" + "---:|" * (len(names) + 2),
+        ]
+        for agent, s in composed.items():
+            per_task = []
+            for t in names:
+                points = [v for k, v in s["matrix"].items() if k.endswith(f" -> {t}")]
+                per_task.append(f"{round(float(np.mean([p[0] for p in points])) * 100)}" if points else "—")
+            norm = _fmt(*s["all"]["cross_normalised"]) if "cross_normalised" in s["all"] else "—"
+            lines.append(f"| {agent} | " + " | ".join(per_task) + f" | {_fmt(*s['all']['cross'])} | {norm} |")
+        if chance is not None:
+            lines += ["", "Chance: " + ", ".join(f"{t} {chance[t] * 100:.1f} %" for t in names if t in chance) + "."]
     for agent, s in summary.items():
         lines += ["", f"## {agent}", "", "| train \\ test | " + " | ".join(tests) + " |", "|---|" + "---:|" * len(tests)]
         trains = list(dict.fromkeys(c["train_task"] for c in cells if c["agent"] == agent))
@@ -209,9 +259,10 @@ def read_chance(out: str | Path, preset: Any) -> dict[str, float] | None:
     if not path.exists():
         return None
     record = json.loads(path.read_text())
-    if record.get("episodes") != preset.eval_episodes or not set(preset.test_tasks) <= set(record.get("tasks", {})):
+    tasks = list(preset.test_tasks) + list(getattr(preset, "composed_tasks", ()))
+    if record.get("episodes") != preset.eval_episodes or not set(tasks) <= set(record.get("tasks", {})):
         return None
-    return {t: float(record["tasks"][t]) for t in preset.test_tasks}
+    return {t: float(record["tasks"][t]) for t in tasks}
 
 
 def record_chance(out: str | Path, preset: Any) -> dict[str, float]:
@@ -221,7 +272,7 @@ def record_chance(out: str | Path, preset: Any) -> dict[str, float]:
     known = read_chance(out, preset)
     if known is not None:
         return known
-    tasks = {t: chance_level(t, preset.eval_episodes)["chance"] for t in preset.test_tasks}
+    tasks = {t: chance_level(t, preset.eval_episodes)["chance"] for t in list(preset.test_tasks) + list(preset.composed_tasks)}
     atomic_write_text(Path(out) / CHANCE_FILE, json.dumps({"episodes": preset.eval_episodes, "seed": EVAL_SEED, "tasks": tasks}, indent=1))
     return tasks
 
@@ -240,10 +291,13 @@ def write_reports(preset: Any, out: str | Path, wall_seconds: float | None = Non
     writer.writerows(rows)
     atomic_write_text(out / "transfer.csv", buffer.getvalue())
     chance = read_chance(out, preset)
-    summary = summarise(preset, cells, chance)
-    atomic_write_text(out / "transfer.md", markdown(preset, summary, cells, chance))
+    summary = summarise(preset, view(cells, preset.test_tasks), chance)
+    phrasings = {split: summarise(preset, view(cells, preset.test_tasks, split), chance) for split in preset.test_phrasings}
+    composed_cells = view(cells, preset.composed_tasks)
+    composed = summarise(preset, composed_cells, chance) if composed_cells else None
+    atomic_write_text(out / "transfer.md", markdown(preset, summary, cells, chance, phrasings if len(phrasings) > 1 else None, composed))
     payload = {
-        "preset": preset.name, "cells": len(cells), "agents": summary, "chance": chance,
+        "preset": preset.name, "cells": len(cells), "agents": summary, "chance": chance, "phrasings": phrasings, "composed": composed,
         "this_invocation": {"wall_seconds": wall_seconds, "cells_computed": cells_run},
         "peak_rss_mb_of_a_cell_process": max(c.get("peak_rss_mb", 0) for c in cells),
         "cell_seconds": {c["agent"] + "__" + c["train_task"] + "__" + str(c["seed"]): c["seconds"] for c in cells},

@@ -36,19 +36,21 @@ def test_the_task_slot_encoding_keeps_each_task_s_own_event_next_to_asked():
     names = EVENT_ENCODINGS["task-slots"]
     v = event_vector({"any_fell": True, "asked": "any_fell", "fallen": ["cube1"], "max_displacement": 2.0}, "task-slots")
     assert v[names.index("asked")] == 1 and v[names.index("any_fell")] == 1
-    v = event_vector({"outcome": "collapse", "any_fell": True}, "task-slots")
+    v = event_vector({"placed_on_top": False, "any_fell": True}, "task-slots")
     assert v[names.index("outcome_collapse")] == 1 and v[names.index("asked")] == 0
+    v = event_vector({"placed_on_top": True, "any_fell": False}, "task-slots")
+    assert v[names.index("outcome_success")] == 1 and v[names.index("outcome_collapse")] == 0
     v = event_vector({"distance_to_target": 0.06, "in_zone": False, "final_x": 0.1}, "task-slots")
     assert v[names.index("distance_to_target")] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("task", ["TowerStability", "TowerBuild", "BlockRemoval", "RollOff", "Catch", "Push"])
+@pytest.mark.parametrize("task", list(__import__("physground.envs", fromlist=["TASKS"]).TASKS))
 def test_every_task_names_the_roles_of_its_simulated_events(task):
     from physground.envs import task_spec
 
     spec = task_spec(task)
     env = spec.env_class(scene=SceneConfig(render_images=False))
-    scene = env.interpret(env.propose_scene(seed=1))
+    scene = env.propose_scene(seed=1)
     _, _, events = env.outcome(scene, 0)
     role = "asked" if spec.is_yes_no else "goal"
     assert events[role] in events and isinstance(events[events[role]], bool), f"{task} names its {role} event"

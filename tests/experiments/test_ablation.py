@@ -27,13 +27,19 @@ def test_micro_ablation_writes_every_output_with_the_right_columns(micro):
         assert (out / name).stat().st_size > 0, name
     rows = list(csv.DictReader((out / "transfer.csv").open()))
     assert tuple(rows[0].keys()) == CSV_COLUMNS
-    assert len(rows) == len(cells_of(preset)) * len(preset.test_tasks)
+    cells = cells_of(preset)
+    readers = [c for c in cells if c.agent.startswith("vlm")]
+    per_split = len(preset.test_tasks) * len(cells) + len(preset.composed_tasks) * len(readers)
+    assert len(rows) == per_split * len(preset.test_phrasings)
+    assert {r["test_task"] for r in rows} == {"TowerStability", "RollOff", "PushZone", "TowerStability@paraphrase", "RollOff@paraphrase", "PushZone@paraphrase"}
+    assert not [r for r in rows if r["test_task"].startswith("PushZone") and r["agent"] == "hybrid-oracle"], "hybrids are told their task: no composed tasks"
     assert {r["agent"] for r in rows} == set(preset.agents)
     assert {r["train_task"] for r in rows if r["agent"] == "vlm-zero-shot"} == {"none"}
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 and int(r["episodes"]) == preset.eval_episodes for r in rows)
     md = (out / "transfer.md").read_text()
     assert "## Summary" in md and "within-task" in md and "## hybrid-oracle" in md and "[" in md
     assert "Chance-normalised" in md and "TowerStability 50.0 %" in md and (out / "chance.json").exists()
+    assert "## Phrasings" in md and "| vlm-ppo | paraphrase |" in md and "## Composed tasks" in md and "PushZone 50.0 %" in md
     assert set(summary["agents"]) == set(preset.agents)
     assert (out / "cells" / "vlm-ppo__TowerStability__0" / "tb").exists(), "TensorBoard logs per cell"
 
