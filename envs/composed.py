@@ -24,16 +24,15 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from physground.envs.base import PhysicsTaskEnv, TaskConfig, YesNoConfig, YesNoTaskEnv, check_choices, check_float, check_int, parse_integer_answer
+from physground.envs.base import PhysicsTaskEnv, TaskConfig, YesNoConfig, YesNoTaskEnv, check_float, parse_integer_answer
 from physground.envs.block_removal import BlockRemovalEnv, removal_program
 from physground.envs.catch import CatchConfig, sample_flight_scene, simulate_with_glide
 from physground.envs.executor import ExecutionContext, execute
 from physground.envs.programs import OPTION, Program, coloured, fixture, the, tower
-from physground.envs.push import MAT_LENGTH, BLOCK_START_X, PushConfig, push_objects, sample_push_scene, zone_object
+from physground.envs.push import BLOCK_START_X, MAT_LENGTH, PushConfig, push_objects, sample_push_scene, zone_object
 from physground.envs.scene import BASKET_INNER_HALF_WIDTH, BLOCK_SIZE, COLOURS, Scene, find_object, new_scene
-from physground.envs.tower_build import PLACED_COLOUR, TowerBuildConfig, propose_build_scene
+from physground.envs.tower_build import PLACED_COLOUR, TowerBuildConfig, check_drop_scene_fields, propose_build_scene
 from physground.envs.towers import TowerQuestionConfig, distinct_colours, fall_stop_condition, tower_fall_events, tower_ids
-
 
 # -- ColourRemoval --------------------------------------------------------------------------------
 
@@ -103,27 +102,7 @@ class DropQuestionConfig(YesNoConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check_build_fields(self)
-
-
-def _check_build_fields(cfg: Any) -> None:
-    check_int("min_blocks", cfg.min_blocks, 1, cfg.scene.max_blocks - 1)
-    check_int("max_blocks", cfg.max_blocks, cfg.min_blocks, cfg.scene.max_blocks - 1)
-    check_float("max_offset", cfg.max_offset, 0.0, 1.0)
-    check_float("lean_probability", cfg.lean_probability, 0.0, 1.0)
-    check_int("n_offsets", cfg.n_offsets, 9, 41)
-    if cfg.n_offsets % 2 == 0:
-        raise ValueError(f"n_offsets must be odd (a grid centred on the table), got {cfg.n_offsets}")
-    check_float("offset_range", cfg.offset_range, 0.1, 4.0)
-    check_float("base_range", cfg.base_range, 0.0, 3.0)
-    check_float("drop_gap", cfg.drop_gap, 0.0, 3.0)
-    check_float("fall_threshold", cfg.fall_threshold, 0.01, 10.0)
-    check_float("sim_seconds", cfg.sim_seconds, 0.05, 60.0)
-    check_choices("colours", cfg.colours, COLOURS)
-    if PLACED_COLOUR in cfg.colours:
-        raise ValueError(f"colours must not contain {PLACED_COLOUR!r}: it marks the block to drop")
-    if len(set(cfg.colours)) < cfg.max_blocks:
-        raise ValueError(f"colours must offer at least max_blocks={cfg.max_blocks} distinct colours")
+        check_drop_scene_fields(self)
 
 
 class _DropScenes:
@@ -316,6 +295,14 @@ class _PushQuestion(YesNoTaskEnv):
         data, v = self.world.data, self.world.velocity_index("cube0")
         return lambda: bool(np.abs(data.qvel[v : v + 3]).max() < 1e-3)
 
+    def _propose(self) -> Scene:
+        """Push's look with everything uniform: surface, block colour, zone, the strength asked about."""
+        cfg, rng = self.config, self.np_random
+        surface, colour = str(rng.choice(cfg.surfaces)), str(rng.choice(cfg.block_colours))
+        centre = float(rng.uniform(BLOCK_START_X + cfg.min_travel, MAT_LENGTH / 2 - cfg.zone_length / 2))
+        ask = {"strength": int(rng.integers(1, len(cfg.strengths) + 1))}
+        return new_scene(self.task_name, push_objects(surface, colour) + [zone_object(cfg.zone_length, centre)], {"surface": surface, "ask": ask})
+
     def _push_program(self, strength: int, ask: dict[str, Any]) -> Program:
         return {"head": "yes_no", "do": {"op": "push", "target": the("cube"), "strength": strength}, "ask": ask, "horizon": self.config.sim_seconds}
 
@@ -352,12 +339,6 @@ class PushZoneEnv(_PushQuestion):
         scene["meta"]["ask"] = {"strength": strength + 1}
         return scene
 
-    def _propose(self) -> Scene:
-        cfg, rng = self.config, self.np_random
-        surface, colour = str(rng.choice(cfg.surfaces)), str(rng.choice(cfg.block_colours))
-        centre = float(rng.uniform(BLOCK_START_X + cfg.min_travel, MAT_LENGTH / 2 - cfg.zone_length / 2))
-        ask = {"strength": int(rng.integers(1, len(cfg.strengths) + 1))}
-        return new_scene(self.task_name, push_objects(surface, colour) + [zone_object(cfg.zone_length, centre)], {"surface": surface, "ask": ask})
 
     def question_program(self, values: dict[str, Any]) -> Program:
         return self._push_program(values.get("strength", 4), {"op": "inside", "of": the("cube"), "region": fixture("zone")})
@@ -381,12 +362,6 @@ class PushOffEnv(_PushQuestion):
     def _sample_scene(self) -> Scene:
         return self._propose()
 
-    def _propose(self) -> Scene:
-        cfg, rng = self.config, self.np_random
-        surface, colour = str(rng.choice(cfg.surfaces)), str(rng.choice(cfg.block_colours))
-        centre = float(rng.uniform(BLOCK_START_X + cfg.min_travel, MAT_LENGTH / 2 - cfg.zone_length / 2))
-        ask = {"strength": int(rng.integers(1, len(cfg.strengths) + 1))}
-        return new_scene(self.task_name, push_objects(surface, colour) + [zone_object(cfg.zone_length, centre)], {"surface": surface, "ask": ask})
 
     def question_program(self, values: dict[str, Any]) -> Program:
         return self._push_program(values.get("strength", 4), {"op": "off", "of": the("cube"), "surface": fixture("mat")})

@@ -98,6 +98,40 @@ _POSITION_FORMATS = (
 )
 _STRENGTH_FORMAT = "Answer with a strength from 1 (softest) to {max} (hardest)."
 
+def _removal(colour: str) -> Phrasings:
+    """Removal questions naming the block by ``colour`` (BlockRemoval: always "red";
+    ColourRemoval: the ``{colour}`` slot)."""
+
+    def t(*texts: str) -> tuple[Template, ...]:
+        return _t(*(text.replace("{block}", colour) for text in texts))
+
+    return Phrasings(
+        train=t(
+            "If the {block} block is removed, will the tower fall?",
+            "Will the tower fall if the {block} block is taken out?",
+            "~If the {block} block is removed, will the tower stay standing?",
+            "Does the tower collapse when the {block} block is pulled out?",
+            "~If you take away the {block} block, is the tower still stable?",
+            "Remove the {block} block. Does the tower fall?",
+            "~Will the rest of the tower stand if the {block} block is removed?",
+            "If the {block} block disappears, will any block fall?",
+        ),
+        heldout=t(
+            "Is the tower going to fall once the {block} block is gone?",
+            "~Can the tower stand without the {block} block?",
+            "When the {block} block is removed, do the blocks above it fall?",
+            "~If the {block} block were taken out, would the stack stay upright?",
+        ),
+        paraphrase=t(
+            "Look at the stack. Suppose someone slides out the {block} cube: does it topple?",
+            "Please tell me whether the pile collapses after the {block} cube is pulled away.",
+            "~Without the {block} cube, would this stack still stand?",
+            "Taking the {block} block out of the tower, is the tower going to tumble?",
+            "~Imagine the {block} cube vanishes. Do the remaining cubes keep standing?",
+        ),
+    )
+
+
 PHRASINGS: dict[str, Phrasings] = {
     "TowerStability": Phrasings(
         train=_t(
@@ -125,31 +159,7 @@ PHRASINGS: dict[str, Phrasings] = {
             "Could you say whether these stacked blocks will collapse?",
         ),
     ),
-    "BlockRemoval": Phrasings(
-        train=_t(
-            "If the red block is removed, will the tower fall?",
-            "Will the tower fall if the red block is taken out?",
-            "~If the red block is removed, will the tower stay standing?",
-            "Does the tower collapse when the red block is pulled out?",
-            "~If you take away the red block, is the tower still stable?",
-            "Remove the red block. Does the tower fall?",
-            "~Will the rest of the tower stand if the red block is removed?",
-            "If the red block disappears, will any block fall?",
-        ),
-        heldout=_t(
-            "Is the tower going to fall once the red block is gone?",
-            "~Can the tower stand without the red block?",
-            "When the red block is removed, do the blocks above it fall?",
-            "~If the red block were taken out, would the stack stay upright?",
-        ),
-        paraphrase=_t(
-            "Look at the stack. Suppose someone slides out the red cube: does it topple?",
-            "Please tell me whether the pile collapses after the red cube is pulled away.",
-            "~Without the red cube, would this stack still stand?",
-            "Taking the red block out of the tower, is the tower going to tumble?",
-            "~Imagine the red cube vanishes. Do the remaining cubes keep standing?",
-        ),
-    ),
+    "BlockRemoval": _removal("red"),
     "TowerBuild": Phrasings(
         train=tuple(
             Template(q + " " + f)
@@ -265,31 +275,7 @@ PHRASINGS: dict[str, Phrasings] = {
             )
         ),
     ),
-    "ColourRemoval": Phrasings(
-        train=_t(
-            "If the {colour} block is removed, will the tower fall?",
-            "Will the tower fall if the {colour} block is taken out?",
-            "~If the {colour} block is removed, will the tower stay standing?",
-            "Does the tower collapse when the {colour} block is pulled out?",
-            "~If you take away the {colour} block, is the tower still stable?",
-            "Remove the {colour} block. Does the tower fall?",
-            "~Will the rest of the tower stand if the {colour} block is removed?",
-            "If the {colour} block disappears, will any block fall?",
-        ),
-        heldout=_t(
-            "Is the tower going to fall once the {colour} block is gone?",
-            "~Can the tower stand without the {colour} block?",
-            "When the {colour} block is removed, do the blocks above it fall?",
-            "~If the {colour} block were taken out, would the stack stay upright?",
-        ),
-        paraphrase=_t(
-            "Look at the stack. Suppose someone slides out the {colour} cube: does it topple?",
-            "Please tell me whether the pile collapses after the {colour} cube is pulled away.",
-            "~Without the {colour} cube, would this stack still stand?",
-            "Taking the {colour} block out of the tower, is the tower going to tumble?",
-            "~Imagine the {colour} cube vanishes. Do the remaining cubes keep standing?",
-        ),
-    ),
+    "ColourRemoval": _removal("{colour}"),
     "DropOnTop": Phrasings(
         train=_t(
             "If the red block is dropped at position {position}, will it land on top of the tower?",

@@ -64,28 +64,34 @@ class TowerBuildConfig(TaskConfig):
     colours: tuple[str, ...] = tuple(c for c in COLOURS if c != PLACED_COLOUR)
 
     def validate(self) -> None:
-        check_int("min_blocks", self.min_blocks, 1, self.scene.max_blocks - 1)
-        check_int("max_blocks", self.max_blocks, self.min_blocks, self.scene.max_blocks - 1)
-        check_float("max_offset", self.max_offset, 0.0, 1.0)
-        check_float("lean_probability", self.lean_probability, 0.0, 1.0)
-        check_int("n_offsets", self.n_offsets, 9, 41)
-        if self.n_offsets % 2 == 0:
-            raise ValueError(f"n_offsets must be odd (a grid centred on the tower), got {self.n_offsets}")
-        check_float("offset_range", self.offset_range, 0.1, 4.0)
-        check_float("base_range", self.base_range, 0.0, 3.0)
-        check_float("drop_gap", self.drop_gap, 0.0, 3.0)
-        check_float("fall_threshold", self.fall_threshold, 0.01, 10.0)
-        check_float("sim_seconds", self.sim_seconds, 0.05, 60.0)
+        check_drop_scene_fields(self)
         check_int("attempts", self.attempts, 1, 10)
         for name in ("reward_success", "reward_miss", "reward_collapse"):
             check_float(name, getattr(self, name), -100.0, 100.0)
         if not self.invalid_answer_reward < min(self.reward_collapse, self.reward_miss) <= self.reward_success:
             raise ValueError("rewards must order invalid_answer_reward < collapse/miss <= success")
-        check_choices("colours", self.colours, COLOURS)
-        if PLACED_COLOUR in self.colours:
-            raise ValueError(f"colours must not contain {PLACED_COLOUR!r}: it marks the block to place")
-        if len(set(self.colours)) < self.max_blocks:
-            raise ValueError(f"colours must offer at least max_blocks={self.max_blocks} distinct colours")
+
+
+def check_drop_scene_fields(cfg: Any) -> None:
+    """Check the tower, release-grid and timing fields that TowerBuild shares with the composed
+    drop tasks; raise ``ValueError`` naming the bad field."""
+    check_int("min_blocks", cfg.min_blocks, 1, cfg.scene.max_blocks - 1)
+    check_int("max_blocks", cfg.max_blocks, cfg.min_blocks, cfg.scene.max_blocks - 1)
+    check_float("max_offset", cfg.max_offset, 0.0, 1.0)
+    check_float("lean_probability", cfg.lean_probability, 0.0, 1.0)
+    check_int("n_offsets", cfg.n_offsets, 9, 41)
+    if cfg.n_offsets % 2 == 0:
+        raise ValueError(f"n_offsets must be odd (a grid centred on the tower), got {cfg.n_offsets}")
+    check_float("offset_range", cfg.offset_range, 0.1, 4.0)
+    check_float("base_range", cfg.base_range, 0.0, 3.0)
+    check_float("drop_gap", cfg.drop_gap, 0.0, 3.0)
+    check_float("fall_threshold", cfg.fall_threshold, 0.01, 10.0)
+    check_float("sim_seconds", cfg.sim_seconds, 0.05, 60.0)
+    check_choices("colours", cfg.colours, COLOURS)
+    if PLACED_COLOUR in cfg.colours:
+        raise ValueError(f"colours must not contain {PLACED_COLOUR!r}: it marks the block to place")
+    if len(set(cfg.colours)) < cfg.max_blocks:
+        raise ValueError(f"colours must offer at least max_blocks={cfg.max_blocks} distinct colours")
 
 
 class TowerBuildEnv(PhysicsTaskEnv):

@@ -83,7 +83,8 @@ class Preset:
             ``canonical`` first: the task's one original wording). Results on another split are
             keyed ``Task@split``.
         composed_tasks: Composed tasks (``envs.composed``; "composed" in YAML for all of them) that
-            the agents reading the question (the VLM agents) are also evaluated on; the hybrid
+            the agents reading the question (the VLM agents) are also evaluated on, on each one's
+            canonical wording (a question they never met is the test); the hybrid
             agents are told their task's program and have none for a question they were not
             trained on.
         seeds: Seeds per cell.
@@ -272,7 +273,7 @@ def _run_locked_cell(preset: Preset, cell: Cell, folder: Path) -> dict[str, Any]
     trained = time.time()
     results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes, phrasings=preset.test_phrasings)
     if preset.composed_tasks and reads_the_question(cell.agent):
-        results.update(evaluate_run(folder, list(preset.composed_tasks), preset.eval_episodes, phrasings=preset.test_phrasings))
+        results.update(evaluate_run(folder, list(preset.composed_tasks), preset.eval_episodes))  # their own questions, canonical wording
     record = {
         **asdict(cell), "results": results, "history": metrics.get("history", []),
         "seconds": {"train": round(trained - started, 1), "eval": round(time.time() - trained, 1)},

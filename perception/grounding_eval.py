@@ -125,9 +125,9 @@ def evaluation_scenes(
     n_per_task: int, seed: int = 20_000_001, workers: int = 1, dr_fraction: float = 0.0, multisamples: int = DEFAULT_MULTISAMPLES,
 ) -> RenderedScenes:
     """Fresh scenes for grounding evaluation: ``n_per_task`` of each task."""
-    from physground.envs import TASKS
+    from physground.envs import BASE_TASKS
 
-    return render_scenes(n_per_task * len(TASKS), seed, dr_fraction=dr_fraction, workers=workers, multisamples=multisamples)
+    return render_scenes(n_per_task * len(BASE_TASKS), seed, dr_fraction=dr_fraction, workers=workers, multisamples=multisamples)
 
 
 def format_scores(results: dict[str, dict[str, float]]) -> str:

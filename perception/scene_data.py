@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from physground.envs import TASKS, SceneConfig
+from physground.envs import BASE_TASKS, TASKS, SceneConfig
 from physground.envs.base import PhysicsTaskEnv
 from physground.envs.scene import DEFAULT_MULTISAMPLES, Scene
 
@@ -70,11 +70,11 @@ def render_scenes(
     n: int, seed: int, image_size: int = 128, dr_fraction: float = 0.0, workers: int = 1, tasks: tuple[str, ...] | None = None,
     multisamples: int = DEFAULT_MULTISAMPLES,
 ) -> RenderedScenes:
-    """``n`` scenes of stream ``seed``, tasks in turn (all tasks by default), rendered with
+    """``n`` scenes of stream ``seed``, tasks in turn (the six tasks by default), rendered with
     ``multisamples`` anti-aliasing samples per pixel (``SceneConfig.multisamples``)."""
     if n < 1:
         raise ValueError(f"need at least one scene, got {n}")
-    tasks = tuple(tasks or TASKS)
+    tasks = tuple(tasks or BASE_TASKS)
     chunks = [list(range(i, min(i + 256, n))) for i in range(0, n, 256)]
     results = run_chunks(_scenes_chunk, [(seed, c, image_size, dr_fraction, tasks, multisamples) for c in chunks], workers)
     return RenderedScenes(np.concatenate([r[0] for r in results]), [s for r in results for s in r[1]], [t for r in results for t in r[2]])

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from physground.envs import TASKS, SceneConfig
+from physground.envs import BASE_TASKS, TASKS, SceneConfig
 from physground.envs.files import atomic_directory
 from physground.perception.scene_data import draw_and_render, run_chunks
 from physground.perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, normalize_answer, scene_questions
@@ -83,9 +83,12 @@ class TinyVLMConfig:
 
 
 def task_texts() -> list[str]:
-    """The prompts and answer words of every task (so the tokenizer covers them; no labels)."""
+    """The canonical prompts and answer words of the six tasks (so the tokenizer covers them; no
+    labels). The composed tasks and other phrasings are left out on purpose: the shipped tokenizer
+    was trained on these texts, and its recipe must stay reproducible (byte-level BPE reads any
+    other wording too)."""
     texts = []
-    for spec in TASKS.values():
+    for spec in (TASKS[name] for name in BASE_TASKS):
         env = spec.env_class(scene=SceneConfig(render_images=False))
         env.reset(seed=0)
         texts.append(env.prompt)
@@ -193,7 +196,7 @@ class PairData:
 def _render_chunk(args: tuple[int, list[int], int, float, dict[str, int]]) -> tuple[list[int], np.ndarray, list[list[tuple[str, str, str]]], list[str]]:
     """Worker: draw, render and question scenes ``indices`` (each from its own seed)."""
     seed, indices, image_size, dr_fraction, extra = args
-    names = list(TASKS)
+    names = list(BASE_TASKS)
     envs = {n: TASKS[n].env_class(scene=SceneConfig(image_size=image_size)) for n in names}
     images, questions, tasks = [], [], []
     for index in indices:
