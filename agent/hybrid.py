@@ -147,7 +147,15 @@ class HybridPolicy(Policy):
         return EVENT_ENCODINGS[self.event_encoding]
 
     def _bind_task(self, task: str) -> None:
+        from physground.envs.phrasings import PHRASINGS, QUESTION_SLOTS
+
         spec = task_spec(task)
+        asked = [slot for slot in PHRASINGS[spec.name].train[0].slots if slot in QUESTION_SLOTS]
+        if asked:
+            raise ValueError(
+                f"a hybrid agent is told its task's program, and {spec.name}'s depends on what each question names ({', '.join(asked)}): "
+                "only an agent that reads the question can answer it"
+            )
         self.task = spec.name
         self.semantics = spec.env_class(scene=SceneConfig(render_images=False))
         self.action_names = self.semantics.action_names

@@ -62,6 +62,17 @@ def imagine(step: StepFn, scenes: list[Scene], seconds: float, dt: float, device
     return out
 
 
+def imagination_backend(step: StepFn, dt: float, device: torch.device | str = "cpu") -> Callable[[Scene, float], Scene]:
+    """A learned model as a dynamics backend of the query language's executor
+    (``envs.executor.execute``): ``(start scene, seconds) -> imagined end scene``. One scene per
+    call; for many, ``imagine`` batches them."""
+
+    def backend(start: Scene, seconds: float) -> Scene:
+        return imagine(step, [start], seconds, dt, device)[0][-1]
+
+    return backend
+
+
 def imagined_events(env: object, starts: list[Scene], step: StepFn, seconds: float, dt: float, device: torch.device | str = "cpu") -> list[dict]:
     """The task's ``events`` read from imagined end states (the env's symbolic semantics)."""
     frames = imagine(step, starts, seconds, dt, device)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import string
+import zlib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, ClassVar
 
@@ -368,8 +369,9 @@ class PhysicsTaskEnv(gym.Env):
         super().reset(seed=seed)
         # Always drawn, so a seed gives the same scene with domain randomisation on or off.
         appearance_seed = int(self.np_random.integers(2**63))
-        # The template is drawn from a stream of its own: the scene's draws are those of v0.
-        self._phrasing_rng = np.random.default_rng([appearance_seed, 1])
+        # The template is drawn from a stream of its own (the scene's draws are those of v0), one
+        # per task, so that one seed does not flip every task's question alike.
+        self._phrasing_rng = np.random.default_rng([appearance_seed, 1, zlib.crc32(self.task_name.encode())])
         if self.config.scene.domain_randomization:
             self.world.randomize_appearance(np.random.default_rng(appearance_seed))
         else:

@@ -35,6 +35,8 @@ SLOT_PATTERNS = {
 }
 """What each slot may hold in a prompt (the reference grammar's terminals)."""
 INTEGER_SLOTS = frozenset({"position", "strength", "low", "high", "max"})
+QUESTION_SLOTS = frozenset({"colour", "position", "strength", "direction"})
+"""Slots whose value each episode's question chooses (the others are the option set's bounds)."""
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ def test_a_run_records_its_anti_aliasing_and_is_evaluated_with_it(tmp_path, monk
     assert config["agent"]["multisamples"] == 2
     assert load_agent(run)[0].multisamples == 2
     made = []
-    monkeypatch.setattr(evaluation, "env_factory", lambda task, size, multisamples: made.append(multisamples) or env_factory(task, size, multisamples))
+    monkeypatch.setattr(evaluation, "env_factory", lambda task, size, multisamples, phrasing="canonical": made.append(multisamples) or env_factory(task, size, multisamples, phrasing))
     evaluate_run(run, ["RollOff"], 1)
     assert made == [2], "evaluation renders as the run was trained"
     # a run recorded before the setting existed was made with aliased renders
@@ -371,3 +371,11 @@ def test_a_hybrid_trained_on_one_question_answers_another(tmp_path):
     train_ppo(policy, [env_factory("RollOff")] * 8, config, RunDir(tmp_path / "ro"), seed=0, progress=False)
     assert evaluate_policy(policy, "RollOff", 40)["success_rate"] >= 0.85
     assert evaluate_policy(policy.with_task("TowerStability"), "TowerStability", 40)["success_rate"] >= 0.85
+
+
+def test_a_hybrid_refuses_a_task_whose_program_the_question_chooses():
+    """Told its task's program, a hybrid cannot know which block ColourRemoval's question names."""
+    policy = build_policy(AgentSpec("hybrid-oracle", "TowerStability"))
+    with pytest.raises(ValueError, match=r"ColourRemoval's depends on what each question names \(colour\)"):
+        policy.with_task("ColourRemoval")
+    assert policy.with_task("ToppleSpot").action_names[0] == "-4", "a composed task without question slots is fine"

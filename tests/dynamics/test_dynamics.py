@@ -38,7 +38,7 @@ from physground.dynamics.gnn import (
 )
 from physground.dynamics.module import DynamicsModule, PlayDataModule
 from physground.dynamics.rollout import imagine, pack_scenes, rollout_states
-from physground.envs import SceneConfig, TowerStabilityEnv
+from physground.envs import BlockRemovalEnv, SceneConfig, TowerStabilityEnv
 from physground.envs.scene import BLOCK_SIZE, make_cube, new_scene
 
 
@@ -272,6 +272,21 @@ def test_imagined_scenes_feed_the_tasks_events(model):
     frames = imagine(model.step, [info["scene"]], 0.5, 0.1)[0]
     assert len(frames) == 6 and frames[-1]["time"] == pytest.approx(0.5)
     assert set(env.events(info["scene"], frames[-1])) >= {"any_fell", "asked"}
+
+
+def test_a_learned_model_is_a_dynamics_backend_of_the_executor(model):
+    from physground.dynamics.rollout import imagination_backend
+    from physground.envs.executor import execute
+
+    env = BlockRemovalEnv(scene=SceneConfig(render_images=False))
+    _, info = env.reset(seed=2)
+    program = env.task_program(info["scene"])
+    [result] = execute(program, info["scene"], imagination_backend(model.step, 0.1), env.execution_context())
+    start = env.counterfactual(info["scene"], None)
+    assert result["start"] == start and "removed" in start["meta"]
+    expected = env.events(start, imagine(model.step, [start], program["horizon"], 0.1)[0][-1])
+    assert result["events"] == expected and isinstance(result["events"]["answer"], bool)
+    env.close()
 
 
 def test_scenes_with_missing_or_malformed_features_are_refused():

@@ -130,6 +130,8 @@ def test_templates_come_in_train_heldout_paraphrase_splits(task):
     if envs.TASKS[task].is_yes_no:  # both polarities in every split
         for split in ("train", "heldout", "paraphrase"):
             assert {t.flipped for t in p.split(split)} == {True, False}, split
+    else:  # an option to choose has no opposite
+        assert not any(t.flipped for t in p.split("all"))
 
 
 def test_the_phrasing_split_leaves_the_scene_alone():
