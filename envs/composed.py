@@ -225,28 +225,33 @@ class ToppleSpotEnv(_DropScenes, PhysicsTaskEnv):
     def _propose(self) -> Scene:
         return propose_build_scene(self.task_name, self.np_random, self.config)
 
-    def _toppling(self, scene: Scene) -> list[int]:
-        return [a for a in range(self.config.n_offsets) if self.outcome(scene, a)[2]["reached"]]
+    def _topples(self, scene: Scene) -> bool:
+        """Whether some release position topples the tower (nearest the top first: most do)."""
+        top_x = find_object(scene, tower_ids(scene)[-1])["position"][0]
+        return any(self.outcome(scene, int(a))[2]["reached"] for a in np.argsort(np.abs(self.offsets - top_x), kind="stable"))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         self._begin_episode(seed)
         for _ in range(1000):
             scene = self._standing_scene(self)
-            toppling = self._toppling(scene)
-            if toppling:
+            if self._topples(scene):
                 break
         else:
             raise RuntimeError("ToppleSpot: no tower that a drop topples in 1000 draws")
-        self._scene, self._toppling_actions = scene, toppling
+        self._scene, self._best = scene, None
         self._phrase(scene)
         self.world.load(scene)
         return self._observation(), {"scene": scene, "program": self._program}
 
     def best_action(self) -> int:
-        """A toppling release position, the one nearest the tower's top on ties."""
+        """The toppling release position nearest the tower's top (simulating all)."""
         scene = self._require_reset()
-        top_x = find_object(scene, tower_ids(scene)[-1])["position"][0]
-        return int(min(self._toppling_actions, key=lambda a: abs(self.offsets[a] - top_x)))
+        if self._best is None:
+            top_x = find_object(scene, tower_ids(scene)[-1])["position"][0]
+            toppling = [a for a in range(self.config.n_offsets) if self.outcome(scene, a)[2]["reached"]]
+            self._best = int(min(toppling, key=lambda a: abs(self.offsets[a] - top_x)))
+            self.world.load(scene)
+        return self._best
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         scene = self._require_reset()

@@ -100,25 +100,35 @@ def test_every_primitive_appears_in_at_least_two_tasks():
     assert {p: sorted(uses.get(p, ())) for p in every if len(uses.get(p, ())) < 2} == {}
 
 
+def _gold(task: str, values: dict, flipped: bool) -> str:
+    builder = envs.TASKS[task].env_class(scene={"render_images": False})
+    program = builder.question_program(values)
+    builder.close()
+    return dumps(negate(program) if flipped else program)
+
+
 @pytest.mark.parametrize("task", ALL)
-def test_every_template_parses_to_the_episode_gold_program(task):
+def test_every_template_parses_to_its_gold_program(task):
+    """Every template, filled with the slot values of real episodes, reads back (through the
+    reference grammar) as the program the episode's task builds for it; and an episode's prompt
+    reads back as its info["program"]."""
     env = envs.TASKS[task].env_class(scene={"render_images": False}, phrasing="all")
-    seen = set()
-    for seed in range(60):
+    episodes = []
+    for seed in range(3):
         _, info = env.reset(seed=seed)
-        parsed = reference_parse(env.prompt)
-        assert parsed, f"{env.prompt!r} does not parse"
-        programs = set()
-        for p in parsed:
-            builder = envs.TASKS[p.task].env_class(scene={"render_images": False})
-            program = builder.question_program(p.values)
-            programs.add(dumps(negate(program) if p.flipped else program))
-            builder.close()
-        assert programs == {dumps(info["program"])}, env.prompt
-        seen.add(parsed[0].template.text)
+        episodes.append((env.prompt, info))
+    fixed = env._format_values()
     env.close()
-    assert len(PHRASINGS[task].split("all")) >= 12 + 4
-    assert len(seen) >= 12  # the seeds reached most templates
+    for prompt, info in episodes:
+        assert {_gold(p.task, p.values, p.flipped) for p in reference_parse(prompt)} == {dumps(info["program"])}, prompt
+    for template in PHRASINGS[task].split("all"):
+        for _, info in episodes:
+            values = {**fixed, **(info["scene"]["meta"].get("ask") or {})}
+            prompt = template.render(values)
+            parsed = reference_parse(prompt)
+            assert parsed and task in {p.task for p in parsed}, f"{prompt!r} does not parse as {task}"
+            expected = _gold(task, {k: v for k, v in values.items() if k not in fixed}, template.flipped)
+            assert {_gold(p.task, p.values, p.flipped) for p in parsed} == {expected}, prompt
 
 
 @pytest.mark.parametrize("task", ALL)
