@@ -292,7 +292,7 @@ def write_reports(preset: Any, out: str | Path, wall_seconds: float | None = Non
     atomic_write_text(out / "transfer.csv", buffer.getvalue())
     chance = read_chance(out, preset)
     summary = summarise(preset, view(cells, preset.test_tasks), chance)
-    phrasings = {split: summarise(preset, view(cells, preset.test_tasks, split), chance) for split in preset.test_phrasings}
+    phrasings = {split: summary if split == "canonical" else summarise(preset, view(cells, preset.test_tasks, split), chance) for split in preset.test_phrasings}
     composed_cells = view(cells, preset.composed_tasks)
     composed = summarise(preset, composed_cells, chance) if composed_cells else None
     atomic_write_text(out / "transfer.md", markdown(preset, summary, cells, chance, phrasings if len(phrasings) > 1 else None, composed))

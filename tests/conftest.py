@@ -13,6 +13,13 @@ YES_NO_TASKS = [name for name, spec in TASKS.items() if spec.is_yes_no]
 ALL_TASKS = list(TASKS)
 
 
+def composed_slow(tasks: list[str]) -> list:
+    """``tasks`` as test parameters, the composed ones marked slow: they reuse the six tasks' scene
+    builders, so the default run checks them once (gymnasium's checker, the programs' tests) and
+    the slow run in full."""
+    return [pytest.param(t, marks=pytest.mark.slow) if TASKS[t].composed else t for t in tasks]
+
+
 @pytest.fixture
 def make_env():
     """Build a task env (no images unless asked) and close it after the test."""

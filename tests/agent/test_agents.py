@@ -17,6 +17,7 @@ from physground.agent.sft import SFTConfig, expert_examples, train_sft
 from physground.envs import SceneConfig, TowerStabilityEnv
 from physground.envs.files import weights_digest
 from physground.experiments.cli import main
+from tests.conftest import ALL_TASKS, composed_slow
 
 
 def test_event_vectors_read_outcomes_through_their_roles():
@@ -44,7 +45,7 @@ def test_the_task_slot_encoding_keeps_each_task_s_own_event_next_to_asked():
     assert v[names.index("distance_to_target")] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("task", list(__import__("physground.envs", fromlist=["TASKS"]).TASKS))
+@pytest.mark.parametrize("task", composed_slow(ALL_TASKS))
 def test_every_task_names_the_roles_of_its_simulated_events(task):
     from physground.envs import task_spec
 

@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from physground.envs import TASKS, SceneConfig
-from tests.conftest import ALL_TASKS
+from tests.conftest import ALL_TASKS, composed_slow
 
 
 @pytest.mark.parametrize("task", ALL_TASKS)
@@ -36,7 +36,7 @@ def _rollout(env, seed: int, actions_seed: int) -> list:
     return record
 
 
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", composed_slow(ALL_TASKS))
 def test_same_seed_same_observations_labels_and_rewards(task, make_env):
     a, b = make_env(task, render_images=True), make_env(task, render_images=True)
     for seed in (0, 7):
@@ -51,7 +51,7 @@ def test_same_seed_same_observations_labels_and_rewards(task, make_env):
     assert a.reset(seed=1)[1]["scene"] != a.reset(seed=2)[1]["scene"]
 
 
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", composed_slow(ALL_TASKS))
 def test_reset_after_other_episodes_is_still_deterministic(task, make_env):
     env = make_env(task)
     first = env.reset(seed=3)[1]["scene"]
@@ -71,7 +71,7 @@ def test_domain_randomisation_changes_the_look_not_the_scene(make_env):
     assert not np.array_equal(obs_v["image"], obs_v2["image"])
 
 
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", composed_slow(ALL_TASKS))
 def test_reward_components_sum_to_reward(task, make_env):
     env = make_env(task)
     rng = np.random.default_rng(0)

@@ -6,19 +6,18 @@ import mujoco
 import numpy as np
 import pytest
 
-from physground.envs import TASKS, SceneConfig
+from physground.envs import SceneConfig
 from physground.envs.scene import BLOCK_SIZE, TIMESTEP, World, find_object
-from tests.conftest import ALL_TASKS, YES_NO_TASKS
+from tests.conftest import ALL_TASKS, YES_NO_TASKS, composed_slow
 
 
 def _yes_fraction(env, seeds) -> float:
     return float(np.mean([env.reset(seed=s)[1]["label"] == env.YES for s in seeds]))
 
 
-@pytest.mark.parametrize("task", YES_NO_TASKS)
+@pytest.mark.parametrize("task", composed_slow(YES_NO_TASKS))
 def test_yes_no_tasks_are_roughly_balanced(task, make_env):
-    seeds = range(200) if not TASKS[task].composed else range(60)  # the composed ones: 200 and every split in the slow tests
-    assert 0.4 <= _yes_fraction(make_env(task), seeds) <= 0.6
+    assert 0.4 <= _yes_fraction(make_env(task), range(100)) <= 0.6
 
 
 @pytest.mark.slow
@@ -67,7 +66,7 @@ def test_labels_match_an_independent_re_simulation(task, make_env):
         assert happened == (info["label"] == env.YES), f"seed {seed}"
 
 
-@pytest.mark.parametrize("task", ALL_TASKS)
+@pytest.mark.parametrize("task", composed_slow(ALL_TASKS))
 def test_scenes_never_start_interpenetrating(task, make_env):
     env = make_env(task)
     for seed in range(15):

@@ -167,6 +167,8 @@ def test_a_flipped_prompt_has_the_inverted_label():
 
 
 def _rewards_match(task: str, episodes: int) -> None:
+    """The episode's program executed with MuJoCo measures exactly the outcome ``step`` pays for,
+    for every action: the same events (so the same reward) and the same success."""
     env = _env(task, phrasing="all")
     inner = env.unwrapped
     for seed in range(episodes):
@@ -174,22 +176,24 @@ def _rewards_match(task: str, episodes: int) -> None:
         state = env.get_state()
         program = info["program"]
         results = execute(program, info["scene"], inner.mujoco_backend(early_stop=False), inner.execution_context())
-        for action, result in enumerate(results if program["head"] == "choose" else [results[0]] * env.action_space.n):
+        for action in range(env.action_space.n):
+            result = results[action] if program["head"] == "choose" else results[0]
             env.set_state(state)
             _, reward, _, _, step_info = env.step(action)
             events = result["events"]
             if program["head"] == "yes_no":
                 assert step_info["correct"] == ((action == 0) == events["answer"]), (task, seed, action)
+                assert reward == (inner.config.reward_correct if step_info["correct"] else inner.config.reward_wrong)
             else:
+                shown = {k: v for k, v in step_info["events"].items() if k != "outcome"}  # TowerBuild names its outcome too
+                assert shown == events, (task, seed, action)
                 assert step_info["is_success"] == events["reached"], (task, seed, action)
-                if "failed" in events and task != "Catch":
-                    assert (reward < 0) == events["failed"] or task == "Push"
     env.close()
 
 
 @pytest.mark.parametrize("task", ALL)
 def test_the_program_executed_with_mujoco_reproduces_the_step(task):
-    _rewards_match(task, 6)
+    _rewards_match(task, 3)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pytest
 from physground.envs import TASKS, SceneConfig
 from physground.envs.scene import BLOCK_SIZE, make_ball, make_cube, make_object, new_scene, quat_from_axis_angle
 from physground.perception.scene_graph import EDGE_FEATURES, NODE_FEATURES, RELATIONS, SceneGraph, SceneGraphError, settle, symbolic_stability
+from tests.conftest import composed_slow
 
 H = BLOCK_SIZE / 2
 
@@ -46,7 +47,7 @@ def test_a_ball_resting_on_a_tilted_ramp_touches_it_but_is_not_on_top_of_a_box_b
     assert not SceneGraph.from_scene(new_scene("t", [ramp, lifted])).related("touching")
 
 
-@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("task", composed_slow(list(TASKS)))
 def test_every_task_scene_converts_round_trips_and_scores(task):
     env = TASKS[task].env_class(scene=SceneConfig(render_images=False))
     _, info = env.reset(seed=3)

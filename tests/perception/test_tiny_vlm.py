@@ -13,11 +13,12 @@ from physground.envs.scene import BLOCK_SIZE
 from physground.perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, caption, normalize_answer, offset_answer, scene_questions, tower_colours
 from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT, SMALL_MODEL, PretrainSettings, evaluate_vlm, generate_pairs, pretrain
 from physground.perception.vlm import VLM
+from tests.conftest import composed_slow
 
 OUTCOME_WORDS = re.compile(r"\b(fall|falls|fell|land|lands|catch|caught|topple|collapse|will|stable|stand)\b", re.I)
 
 
-@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("task", composed_slow(list(TASKS)))
 def test_questions_are_about_static_content_only(task):
     env = TASKS[task].env_class(scene=SceneConfig(render_images=False))
     rng = np.random.default_rng(0)
