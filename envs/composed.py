@@ -30,7 +30,7 @@ from physground.envs.catch import CatchConfig, sample_flight_scene, simulate_wit
 from physground.envs.executor import ExecutionContext, execute
 from physground.envs.programs import OPTION, Program, coloured, fixture, the, tower
 from physground.envs.push import BLOCK_START_X, MAT_LENGTH, PushConfig, push_objects, sample_push_scene, zone_object
-from physground.envs.scene import BASKET_INNER_HALF_WIDTH, BLOCK_SIZE, COLOURS, Scene, find_object, new_scene
+from physground.envs.scene import BASKET_INNER_HALF_WIDTH, BLOCK_SIZE, Scene, find_object, new_scene
 from physground.envs.tower_build import PLACED_COLOUR, TowerBuildConfig, check_drop_scene_fields, propose_build_scene
 from physground.envs.towers import TowerQuestionConfig, distinct_colours, fall_stop_condition, tower_fall_events, tower_ids
 
@@ -88,17 +88,17 @@ class ColourRemovalEnv(BlockRemovalEnv):
 class DropQuestionConfig(YesNoConfig):
     """Options of DropOnTop: TowerBuild's towers and release grid (see ``TowerBuildConfig``)."""
 
-    min_blocks: int = 1
-    max_blocks: int = 4
-    max_offset: float = 0.45
-    lean_probability: float = 0.5
-    n_offsets: int = 9
-    offset_range: float = 2.0
-    base_range: float = 1.2
-    drop_gap: float = 0.25
-    fall_threshold: float = 0.5
-    sim_seconds: float = 3.0
-    colours: tuple[str, ...] = tuple(c for c in COLOURS if c != PLACED_COLOUR)
+    min_blocks: int = TowerBuildConfig.min_blocks
+    max_blocks: int = TowerBuildConfig.max_blocks
+    max_offset: float = TowerBuildConfig.max_offset
+    lean_probability: float = TowerBuildConfig.lean_probability
+    n_offsets: int = TowerBuildConfig.n_offsets
+    offset_range: float = TowerBuildConfig.offset_range
+    base_range: float = TowerBuildConfig.base_range
+    drop_gap: float = TowerBuildConfig.drop_gap
+    fall_threshold: float = TowerBuildConfig.fall_threshold
+    sim_seconds: float = TowerBuildConfig.sim_seconds
+    colours: tuple[str, ...] = TowerBuildConfig.colours
 
     def validate(self) -> None:
         super().validate()
