@@ -29,7 +29,7 @@ from physground.envs.executor import ExecutionContext, evaluate, intervene, opti
 from physground.envs.phrasings import PHRASINGS, SPLITS, Template
 from physground.envs.programs import Program, negate, validate
 from physground.envs.prompt_space import PromptSpace
-from physground.envs.scene import TIMESTEP, Scene, SceneConfig, World
+from physground.envs.scene import TIMESTEP, Scene, SceneConfig, World, copy_tree
 from physground.envs.state_codec import decode_value, encode_value
 
 PROMPT_CHARACTERS = string.ascii_letters + string.digits + " .,;:!?'\"-+()=/%\n"
@@ -217,6 +217,7 @@ class PhysicsTaskEnv(gym.Env):
         self._scene: Scene | None = None
         self._prompt = ""
         self._program: Program | None = None
+        self._programs: dict[str, Program] = {}
         self._phrasing_rng = np.random.default_rng(0)
 
     # -- to implement -----------------------------------------------------------------------
@@ -239,7 +240,10 @@ class PhysicsTaskEnv(gym.Env):
         """The task's own question for ``scene`` (its ``meta["ask"]`` slot values; the task's
         defaults for a scene without them, e.g. a grounded one), validated."""
         values = dict((scene or {}).get("meta", {}).get("ask") or {})
-        return validate(self.question_program(values))
+        key = repr(sorted(values.items()))
+        if key not in self._programs:  # counterfactual and events ask for it on every rollout
+            self._programs[key] = validate(self.question_program(values))
+        return self._programs[key]
 
     def option(self, program: Program, action: int | None) -> Any:
         """The option value of action index ``action`` under ``program`` (None: no option)."""
@@ -280,7 +284,7 @@ class PhysicsTaskEnv(gym.Env):
         template, values = self._template()
         values = {**values, **(scene["meta"].get("ask") or {})}
         program = self.task_program(scene)
-        self._program = negate(program) if template.flipped else program
+        self._program = copy_tree(negate(program) if template.flipped else program)  # the cache's stays untouched
         self._set_prompt(template.render(values))
 
     @property
@@ -332,7 +336,7 @@ class PhysicsTaskEnv(gym.Env):
 
     # -- state as plain data (exact resume without pickling) ---------------------------------------
 
-    _STATE_EXCLUDE = frozenset({"config", "world", "action_space", "observation_space", "frames", "render_mode", "spec", "metadata", "action_names"})
+    _STATE_EXCLUDE = frozenset({"_programs", "config", "world", "action_space", "observation_space", "frames", "render_mode", "spec", "metadata", "action_names"})
 
     def get_state(self) -> dict[str, Any]:
         """The episode's state as JSON-able data: generator, scene, episode variables, world."""

@@ -24,14 +24,14 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from physground.envs.base import PhysicsTaskEnv, TaskConfig, YesNoConfig, YesNoTaskEnv, check_float, parse_integer_answer
+from physground.envs.base import PhysicsTaskEnv, TaskConfig, YesNoConfig, YesNoTaskEnv, check_float
 from physground.envs.block_removal import BlockRemovalEnv, removal_program
 from physground.envs.catch import CatchConfig, sample_flight_scene, simulate_with_glide
 from physground.envs.executor import ExecutionContext, execute
 from physground.envs.programs import OPTION, Program, coloured, fixture, the, tower
-from physground.envs.push import BLOCK_START_X, MAT_LENGTH, PushConfig, push_objects, sample_push_scene, zone_object
-from physground.envs.scene import BASKET_INNER_HALF_WIDTH, BLOCK_SIZE, Scene, find_object, new_scene
-from physground.envs.tower_build import PLACED_COLOUR, TowerBuildConfig, check_drop_scene_fields, propose_build_scene
+from physground.envs.push import BLOCK_START_X, MAT_LENGTH, PushConfig, push_objects, sample_push_scene, strength_choice_program, zone_object
+from physground.envs.scene import BASKET_INNER_HALF_WIDTH, Scene, find_object, new_scene
+from physground.envs.tower_build import PLACED_COLOUR, ReleaseGrid, ReleasePositionAnswers, TowerBuildConfig, check_drop_scene_fields, propose_build_scene
 from physground.envs.towers import TowerQuestionConfig, distinct_colours, fall_stop_condition, tower_fall_events, tower_ids
 
 # -- ColourRemoval --------------------------------------------------------------------------------
@@ -105,25 +105,17 @@ class DropQuestionConfig(YesNoConfig):
         check_drop_scene_fields(self)
 
 
-class _DropScenes:
-    """Standing TowerBuild towers with the red block beside them, and the drop program's constants."""
+class _DropScenes(ReleaseGrid):
+    """Standing TowerBuild towers with the red block beside them, on TowerBuild's release grid."""
 
     config: Any
     np_random: np.random.Generator
     task_name: ClassVar[str]
 
-    @property
-    def offsets(self) -> np.ndarray:
-        return np.linspace(-self.config.offset_range, self.config.offset_range, self.config.n_offsets) * BLOCK_SIZE
-
-    def execution_context(self) -> ExecutionContext:
-        cfg = self.config
-        return ExecutionContext(fall_threshold=cfg.fall_threshold, grid=tuple(float(x) for x in self.offsets), drop_gap=cfg.drop_gap)
-
-    def _standing_scene(self, env: PhysicsTaskEnv) -> Scene:
+    def _standing_scene(self) -> Scene:
         for _ in range(1000):
             scene = propose_build_scene(self.task_name, self.np_random, self.config)
-            end = env.simulate(scene, early_stop=True)
+            end = self.simulate(scene, early_stop=True)  # type: ignore[attr-defined]
             if not tower_fall_events(scene, end, tower_ids(scene), self.config.fall_threshold)["any_fell"]:
                 return scene
         raise RuntimeError(f"{self.task_name}: no standing tower in 1000 draws")
@@ -154,7 +146,7 @@ class DropOnTopEnv(_DropScenes, YesNoTaskEnv):
     config_class: ClassVar[type[TaskConfig]] = DropQuestionConfig
 
     def _sample_scene(self) -> Scene:
-        scene = self._standing_scene(self)
+        scene = self._standing_scene()
         half = self.config.n_offsets // 2
         scene["meta"]["ask"] = {"position": int(self.np_random.integers(-half, half + 1))}
         return scene
@@ -180,7 +172,7 @@ class ToppleSpotConfig(TowerBuildConfig):
     reward_collapse: float = 0.0
 
 
-class ToppleSpotEnv(_DropScenes, PhysicsTaskEnv):
+class ToppleSpotEnv(_DropScenes, ReleasePositionAnswers, PhysicsTaskEnv):
     """## Description
     TowerBuild's scene, the opposite goal: "Where should the red block be dropped so that the tower
     falls?" Only towers that some release position topples are kept (checked by simulation).
@@ -202,18 +194,6 @@ class ToppleSpotEnv(_DropScenes, PhysicsTaskEnv):
     task_name: ClassVar[str] = "ToppleSpot"
     config_class: ClassVar[type[TaskConfig]] = ToppleSpotConfig
 
-    def _make_action_names(self) -> tuple[str, ...]:
-        half = self.config.n_offsets // 2
-        return tuple(f"{k:+d}" if k else "0" for k in range(-half, half + 1))
-
-    def parse_answer(self, text: str) -> int | None:
-        half = self.config.n_offsets // 2
-        return parse_integer_answer(text, list(range(-half, half + 1)))
-
-    def _format_values(self) -> dict[str, Any]:
-        half = self.config.n_offsets // 2
-        return {"low": -half, "high": half}
-
     def question_program(self, values: dict[str, Any]) -> Program:
         red = coloured(PLACED_COLOUR)
         half = self.config.n_offsets // 2
@@ -233,7 +213,7 @@ class ToppleSpotEnv(_DropScenes, PhysicsTaskEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         self._begin_episode(seed)
         for _ in range(1000):
-            scene = self._standing_scene(self)
+            scene = self._standing_scene()
             if self._topples(scene):
                 break
         else:
@@ -330,11 +310,7 @@ class PushZoneEnv(_PushQuestion):
 
     def _sample_scene(self) -> Scene:
         cfg, rng = self.config, self.np_random
-        probe_program = {
-            "head": "choose", "options": {"kind": "strengths", "values": list(range(1, len(cfg.strengths) + 1))},
-            "do": {"op": "push", "target": the("cube"), "strength": OPTION}, "goal": {"op": "inside", "of": the("cube"), "region": fixture("zone")},
-            "horizon": cfg.sim_seconds,
-        }
+        probe_program = strength_choice_program(len(cfg.strengths), cfg.sim_seconds)
         def finals(probe: Scene) -> list[float]:
             return [r["events"]["final_x"] for r in execute(probe_program, probe, self.mujoco_backend(), self.execution_context())]
 

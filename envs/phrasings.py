@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from physground.envs.programs import position_word
 from physground.envs.scene import COLOURS
 
 SPLITS = ("canonical", "train", "heldout", "paraphrase", "all")
@@ -58,7 +59,7 @@ class Template:
 
     def render(self, values: dict[str, Any]) -> str:
         """The prompt with ``values`` in the slots (positions signed: "+2", "0", "-1")."""
-        shown = {k: (f"{v:+d}" if k in ("position", "low", "high") and v else str(v)) for k, v in values.items()}
+        shown = {k: position_word(v) if k in ("position", "low", "high") else str(v) for k, v in values.items()}
         try:
             return self.text.format(**shown)
         except KeyError as exc:

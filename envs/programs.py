@@ -53,6 +53,11 @@ OPTION_SETS: dict[str, tuple[Any, ...]] = {
 indices of the release grid; strengths: push strengths from 1 = softest; moves: basket moves)."""
 
 
+def position_word(k: int) -> str:
+    """A release position as questions and answers write it: "+2", "0", "-1"."""
+    return f"{k:+d}" if k else "0"
+
+
 class ProgramError(ValueError):
     """A program that breaks the grammar, or one that cannot be applied to a scene."""
 

@@ -110,12 +110,7 @@ class PushEnv(PhysicsTaskEnv):
     # -- the program ------------------------------------------------------------------------------
 
     def question_program(self, values: dict[str, Any]) -> Program:
-        block, zone = the("cube"), fixture("zone")
-        return {
-            "head": "choose", "options": {"kind": "strengths", "values": list(range(1, len(self.config.strengths) + 1))},
-            "do": {"op": "push", "target": block, "strength": OPTION}, "goal": {"op": "inside", "of": block, "region": zone},
-            "distance": {"op": "distance", "of": block, "region": zone}, "horizon": self.config.sim_seconds,
-        }
+        return strength_choice_program(len(self.config.strengths), self.config.sim_seconds)
 
     def execution_context(self) -> ExecutionContext:
         return ExecutionContext(strengths=tuple(float(v) for v in self.config.strengths))
@@ -217,3 +212,13 @@ def sample_push_scene(task: str, rng: np.random.Generator, cfg: PushConfig, fina
     target = int(rng.choice(feasible))
     centre = finals[target] + float(rng.uniform(-0.3, 0.3)) * cfg.zone_length
     return new_scene(task, objects + [zone_object(cfg.zone_length, centre)], {"surface": surface}), target
+
+
+def strength_choice_program(n_strengths: int, horizon: float) -> Program:
+    """Push's question: which of the strengths 1..n stops the block in the zone (and how far off)."""
+    block, zone = the("cube"), fixture("zone")
+    return {
+        "head": "choose", "options": {"kind": "strengths", "values": list(range(1, n_strengths + 1))},
+        "do": {"op": "push", "target": block, "strength": OPTION}, "goal": {"op": "inside", "of": block, "region": zone},
+        "distance": {"op": "distance", "of": block, "region": zone}, "horizon": horizon,
+    }

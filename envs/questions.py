@@ -13,7 +13,7 @@ from typing import Any
 from physground.envs.base import PhysicsTaskEnv
 from physground.envs.executor import execute
 from physground.envs.phrasings import reference_parse
-from physground.envs.programs import Program, ProgramError, dumps, negate, validate
+from physground.envs.programs import Program, ProgramError, dumps, negate, position_word, validate
 from physground.envs.scene import Scene, SceneConfig
 
 
@@ -48,7 +48,7 @@ def option_words(program: Program) -> list[str]:
     if program["head"] == "yes_no":
         return ["yes", "no"]
     kind = program["options"]["kind"]
-    return [(f"{v:+d}" if v else "0") if kind == "positions" else str(v) for v in program["options"]["values"]]
+    return [position_word(v) if kind == "positions" else str(v) for v in program["options"]["values"]]
 
 
 def check_answers_match(program: Program, env: PhysicsTaskEnv) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from physground.envs.base import PhysicsTaskEnv, TaskConfig, check_choices, check_float, check_int, parse_integer_answer
 from physground.envs.executor import ExecutionContext
-from physground.envs.programs import OPTION, Program, coloured, tower
+from physground.envs.programs import OPTION, Program, coloured, position_word, tower
 from physground.envs.scene import BLOCK_SIZE, COLOURS, Scene, find_object, make_cube, new_scene
 from physground.envs.towers import distinct_colours, fall_stop_condition, sample_tower, static_margin, tower_fall_events, tower_ids
 
@@ -94,7 +94,40 @@ def check_drop_scene_fields(cfg: Any) -> None:
         raise ValueError(f"colours must offer at least max_blocks={cfg.max_blocks} distinct colours")
 
 
-class TowerBuildEnv(PhysicsTaskEnv):
+class ReleaseGrid:
+    """The release grid of the drop tasks (TowerBuild and the composed ones): positions fixed on
+    the table, their x, and the constants that give a program's positions their metres. Mixed into
+    a ``PhysicsTaskEnv`` whose config has TowerBuildConfig's grid fields."""
+
+    config: Any
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Release positions' x on the table (m), shape (n_offsets,)."""
+        return np.linspace(-self.config.offset_range, self.config.offset_range, self.config.n_offsets) * BLOCK_SIZE
+
+    def execution_context(self) -> ExecutionContext:
+        cfg = self.config
+        return ExecutionContext(fall_threshold=cfg.fall_threshold, grid=tuple(float(x) for x in self.offsets), drop_gap=cfg.drop_gap)
+
+    def _format_values(self) -> dict[str, Any]:
+        half = self.config.n_offsets // 2
+        return {"low": -half, "high": half}
+
+
+class ReleasePositionAnswers(ReleaseGrid):
+    """Answers that are release positions: the action names "-4" ... "+4" and reading them."""
+
+    def _make_action_names(self) -> tuple[str, ...]:
+        half = self.config.n_offsets // 2
+        return tuple(position_word(k) for k in range(-half, half + 1))
+
+    def parse_answer(self, text: str) -> int | None:
+        half = self.config.n_offsets // 2
+        return parse_integer_answer(text, list(range(-half, half + 1)))
+
+
+class TowerBuildEnv(ReleasePositionAnswers, PhysicsTaskEnv):
     """## Description
     The interactive task of arXiv 2602.06033. A standing tower of 1-4 blocks and a red block lying
     beside it. The agent chooses where to release the red block: one of ``n_offsets`` (9)
@@ -138,23 +171,6 @@ class TowerBuildEnv(PhysicsTaskEnv):
     task_name: ClassVar[str] = "TowerBuild"
     config_class: ClassVar[type[TaskConfig]] = TowerBuildConfig
 
-    def _make_action_names(self) -> tuple[str, ...]:
-        half = self.config.n_offsets // 2
-        return tuple(f"{k:+d}" if k else "0" for k in range(-half, half + 1))
-
-    @property
-    def offsets(self) -> np.ndarray:
-        """Release positions' x on the table (m), shape (n_offsets,)."""
-        return np.linspace(-self.config.offset_range, self.config.offset_range, self.config.n_offsets) * BLOCK_SIZE
-
-    def parse_answer(self, text: str) -> int | None:
-        half = self.config.n_offsets // 2
-        return parse_integer_answer(text, list(range(-half, half + 1)))
-
-    def _format_values(self) -> dict[str, Any]:
-        half = self.config.n_offsets // 2
-        return {"low": -half, "high": half}
-
     # -- scenes -------------------------------------------------------------------------------
 
     def _propose_scene(self) -> Scene:
@@ -188,10 +204,6 @@ class TowerBuildEnv(PhysicsTaskEnv):
             "do": {"op": "drop", "target": red, "position": OPTION, "above": {"op": "top", "of": rest}},
             "goal": {"op": "on_top", "of": red, "on": rest}, "failure": {"op": "fell", "of": rest}, "horizon": self.config.sim_seconds,
         }
-
-    def execution_context(self) -> ExecutionContext:
-        cfg = self.config
-        return ExecutionContext(fall_threshold=cfg.fall_threshold, grid=tuple(float(x) for x in self.offsets), drop_gap=cfg.drop_gap)
 
     @staticmethod
     def outcome_name(events: dict[str, Any]) -> str:
