@@ -12,7 +12,7 @@ import torch
 
 from physground import envs
 from physground.agent.factory import AgentSpec, build_policy, env_factory, load_agent
-from physground.agent.policies import Policy
+from physground.agent.policies import Policy, oracle_infos
 from physground.agent.ppo import _stack_observations
 from physground.envs.scene import DEFAULT_MULTISAMPLES
 
@@ -61,7 +61,7 @@ def evaluate_policy(
         batch_successes: list[float | None] = [None] * len(active)  # episode order, not termination order
         while not done.all():
             live = np.flatnonzero(~done)
-            inputs = policy.prepare(_stack_observations([obs[i] for i in live]), {"scene": [infos[i].get("scene") for i in live]})
+            inputs = policy.prepare(_stack_observations([obs[i] for i in live]), oracle_infos([infos[i] for i in live]))
             out = policy.act(inputs, deterministic=True)
             for k, i in enumerate(live):
                 action = out.env_actions[k] if out.env_actions is not None else int(out.actions[k])
@@ -102,10 +102,10 @@ def imagination_ceiling(
     from physground.envs.base import YesNoTaskEnv
     from physground.perception.scene_graph import SceneGraph, settle, symbolic_stability
 
-    grounders = {"learned grounder": "hybrid", "simulator scenes": "hybrid-oracle"}
+    grounders = {"learned grounder": "hybrid-task-code", "simulator scenes": "hybrid-task-code-oracle"}
     specs = {  # checks the task name
         name: AgentSpec(
-            agent=agent, task=task, image_size=image_size, multisamples=multisamples, dynamics=dynamics, grounder=grounder if agent == "hybrid" else None,
+            agent=agent, task=task, image_size=image_size, multisamples=multisamples, dynamics=dynamics, grounder=grounder if agent == "hybrid-task-code" else None,
         )
         for name, agent in grounders.items()
     }
@@ -230,7 +230,8 @@ def evaluate_prompt(
                 row["question_answer"], correct_words = answer_question(program, info["scene"], inner)
                 inner.world.load(info["scene"])  # the question's rollouts used the world
             shown = {**obs, "prompt": prompt}
-            out = policy.act(policy.prepare(_stack_observations([shown]), {"scene": [info.get("scene")]}), deterministic=True)
+            # the oracle parser reads the asked question's program, not the task's
+            out = policy.act(policy.prepare(_stack_observations([shown]), {"scene": [info.get("scene")], "program": [program]}), deterministic=True)
             action = out.env_actions[0] if out.env_actions is not None else int(out.actions[0])
             index = inner.parse_answer(action) if isinstance(action, str) else int(action)
             row["agent_answer"] = "" if index is None else inner.action_names[index]

@@ -1,18 +1,28 @@
 """Agents by name: which policy, which trainer, which frozen parts.
 
-=====================  ==========  ==================================================
-agent                  trainer     policy
-=====================  ==========  ==================================================
-vlm-zero-shot          none        the pre-trained VLM scoring the answer words
-vlm-ppo                PPO         the VLM with LoRA (interaction, multi-step capable)
-vlm-grpo               GRPO        the VLM with LoRA (one-step interaction, the paper's RL)
-vlm-sft                SFT         the VLM with LoRA on simulator-labelled answers
-hybrid                 PPO         learned grounder + GNN imagination + decision network
-hybrid-no-dynamics     PPO         as hybrid, without imagined rollouts
-hybrid-oracle          PPO         as hybrid, grounded from the simulator's ground truth
-hybrid-task-slots      PPO         as hybrid, events as the tasks' own slots (ablation)
-mlp                    PPO         an MLP on vector observations (any gymnasium Box env)
-=====================  ==========  ==================================================
+=============================  ==========  ====================================================
+agent                          trainer     policy
+=============================  ==========  ====================================================
+vlm-zero-shot                  none        the pre-trained VLM scoring the answer words
+vlm-ppo                        PPO         the VLM with LoRA (interaction, multi-step capable)
+vlm-grpo                       GRPO        the VLM with LoRA (one-step interaction, the paper's RL)
+vlm-sft                        SFT         the VLM with LoRA on simulator-labelled answers
+hybrid                         PPO         task-agnostic: learned grounder + learned parser +
+                                           GNN executor + decision network (``TaskAgnosticHybrid``)
+hybrid-gold-program            PPO         as hybrid, the gold program instead of the parser's
+hybrid-oracle                  PPO         as hybrid, grounded from the simulator's ground truth
+hybrid-no-dynamics             PPO         as hybrid, without imagined rollouts
+hybrid-task-code               PPO         told its task: the task's hand-written semantics
+                                           (``HybridPolicy``), the upper bound
+hybrid-task-code-oracle        PPO         hybrid-task-code grounded from ground truth
+hybrid-task-code-no-dynamics   PPO         hybrid-task-code without imagined rollouts
+hybrid-task-slots              PPO         hybrid-task-code, events as the tasks' own slots
+mlp                            PPO         an MLP on vector observations (any gymnasium Box env)
+=============================  ==========  ====================================================
+
+Runs recorded before the task-agnostic hybrid existed (no ``parser`` field in their spec) named
+the task-code agents ``hybrid``, ``hybrid-oracle`` and ``hybrid-no-dynamics``;
+``AgentSpec.from_dict`` reads them under their present names.
 """
 
 from __future__ import annotations
@@ -31,14 +41,31 @@ from physground.perception.vlm import lora_target_pattern
 
 TRAINER = {
     "vlm-zero-shot": "none", "vlm-ppo": "ppo", "vlm-grpo": "grpo", "vlm-sft": "sft",
-    "hybrid": "ppo", "hybrid-no-dynamics": "ppo", "hybrid-oracle": "ppo", "hybrid-task-slots": "ppo", "mlp": "ppo",
+    "hybrid": "ppo", "hybrid-gold-program": "ppo", "hybrid-oracle": "ppo", "hybrid-no-dynamics": "ppo",
+    "hybrid-task-code": "ppo", "hybrid-task-code-oracle": "ppo", "hybrid-task-code-no-dynamics": "ppo", "hybrid-task-slots": "ppo",
+    "mlp": "ppo",
 }
 """Each agent's trainer; its keys are the agents."""
 AGENTS = tuple(TRAINER)
-LEARNED_GROUNDER_AGENTS = tuple(a for a in AGENTS if a.startswith("hybrid") and a != "hybrid-oracle")
+TASK_CODE_AGENTS = ("hybrid-task-code", "hybrid-task-code-oracle", "hybrid-task-code-no-dynamics", "hybrid-task-slots")
+"""Hybrid agents told their task (its hand-written semantics): upper bounds, not question readers."""
+TASK_AGNOSTIC_AGENTS = ("hybrid", "hybrid-gold-program", "hybrid-oracle", "hybrid-no-dynamics")
+"""Hybrid agents that read the question (``TaskAgnosticHybrid``)."""
+PARSING_AGENTS = ("hybrid", "hybrid-oracle", "hybrid-no-dynamics")
+"""Agents that parse the question with the learned parser (``AgentSpec.parser``)."""
+LEARNED_GROUNDER_AGENTS = tuple(a for a in AGENTS if a.startswith("hybrid") and not a.endswith("-oracle"))
 """Agents that ground images with the learned grounder (``AgentSpec.grounder``)."""
-IMAGINING_AGENTS = tuple(a for a in AGENTS if a.startswith("hybrid") and a != "hybrid-no-dynamics")
+IMAGINING_AGENTS = tuple(a for a in AGENTS if a.startswith("hybrid") and not a.endswith("-no-dynamics"))
 """Agents that imagine with a dynamics model (``AgentSpec.dynamics``)."""
+LEGACY_AGENT_NAMES = {"hybrid": "hybrid-task-code", "hybrid-oracle": "hybrid-task-code-oracle", "hybrid-no-dynamics": "hybrid-task-code-no-dynamics"}
+"""What runs recorded before the task-agnostic hybrid called the task-code agents."""
+
+
+def reads_the_question(agent: str) -> bool:
+    """Whether an agent answers from the image, question and option words alone (the VLM agents
+    and the task-agnostic hybrids), so that a task it was never trained on is a fair test; the
+    task-code hybrids are given their task's program."""
+    return agent.startswith("vlm") or agent in TASK_AGNOSTIC_AGENTS
 
 
 @dataclass
@@ -52,6 +79,8 @@ class AgentSpec:
         vlm: VLM checkpoint folder (default: the shipped tiny VLM).
         grounder: Learned grounder folder (default: the shipped one).
         dynamics: Dynamics model folder (default: the shipped GNN).
+        parser: Question parser folder of the parsing hybrids (default: the shipped parser of the
+            ``base`` fold, trained on the six base tasks' train templates).
         lora_rank: LoRA rank of VLM agents (0: full fine-tuning).
         lora_targets: Where VLM agents' adapters go: "language" or "all" (also the vision tower).
         vlm_mode: "score" or "generate".
@@ -66,6 +95,7 @@ class AgentSpec:
     vlm: str | None = None
     grounder: str | None = None
     dynamics: str | None = None
+    parser: str | None = None
     lora_rank: int = 16
     lora_targets: str = "language"
     vlm_mode: str = "score"
@@ -94,6 +124,8 @@ class AgentSpec:
         SceneConfig(image_size=self.image_size, multisamples=self.multisamples)  # raises naming a bad value
         if self.grounder is not None and self.agent not in LEARNED_GROUNDER_AGENTS:
             raise ValueError(f"a grounder ({self.grounder!r}) is for {', '.join(LEARNED_GROUNDER_AGENTS)}; {self.agent} does not use one")
+        if self.parser is not None and self.agent not in PARSING_AGENTS:
+            raise ValueError(f"a parser ({self.parser!r}) is for {', '.join(PARSING_AGENTS)}; {self.agent} does not parse the question")
         if self.dynamics is not None and self.agent not in IMAGINING_AGENTS:
             raise ValueError(f"a dynamics model ({self.dynamics!r}) is for {', '.join(IMAGINING_AGENTS)}; {self.agent} does not imagine")
 
@@ -112,23 +144,33 @@ class AgentSpec:
 
         if not isinstance(data, dict):
             raise ValueError(f"{where} must be a mapping of settings, got {type(data).__name__}")
-        return from_mapping(cls, {"multisamples": LEGACY_MULTISAMPLES, **data}, where)
+        if "parser" not in data and data.get("agent") in LEGACY_AGENT_NAMES:  # recorded before the task-agnostic hybrid
+            data = {**data, "agent": LEGACY_AGENT_NAMES[data["agent"]]}
+        return from_mapping(cls, {"multisamples": LEGACY_MULTISAMPLES, "parser": None, **data}, where)
 
     @property
     def trainer(self) -> str:
         return TRAINER[self.agent]
 
 
+IMAGINE_AT_LEAST = 1.0
+"""Seconds the task-agnostic hybrids imagine at least, whatever a program's horizon."""
+
+
 def component_folders(spec: AgentSpec) -> dict[str, Path]:
     """The checkpoint folders ``spec``'s policy loads: ``vlm`` (every agent but mlp), ``grounder``
-    (hybrid agents with the learned grounder), ``dynamics`` (hybrid agents that imagine)."""
+    (hybrid agents with the learned grounder), ``parser`` (hybrid agents that parse the question),
+    ``dynamics`` (hybrid agents that imagine)."""
     if spec.agent == "mlp":
         return {}
     from physground.dynamics.checkpoint import SHIPPED_GNN
     from physground.perception.grounder_training import SHIPPED_GROUNDER
+    from physground.perception.parser_training import SHIPPED_PARSERS
     from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
 
     out = {"vlm": Path(spec.vlm or SHIPPED_CHECKPOINT)}
+    if spec.agent in PARSING_AGENTS:
+        out["parser"] = Path(spec.parser or SHIPPED_PARSERS / "base")
     if spec.agent in LEARNED_GROUNDER_AGENTS:
         out["grounder"] = Path(spec.grounder or SHIPPED_GROUNDER)
     if spec.agent in IMAGINING_AGENTS:
@@ -210,6 +252,14 @@ def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
     grounder = LearnedGrounder.load(folders["grounder"], vlm) if "grounder" in folders else OracleGrounder()
     use_dynamics = "dynamics" in folders
     dynamics = load_dynamics(folders["dynamics"]) if use_dynamics else None
+    if spec.agent in TASK_AGNOSTIC_AGENTS:
+        from physground.agent.executor import ProgramExecutor, gnn_backend
+        from physground.agent.task_agnostic import TaskAgnosticHybrid
+        from physground.perception.parser import Parser
+
+        parser = Parser.load(folders["parser"], vlm, folders["vlm"]) if "parser" in folders else None
+        executor = ProgramExecutor(gnn_backend(dynamics), min_seconds=IMAGINE_AT_LEAST) if dynamics is not None else None
+        return TaskAgnosticHybrid(grounder, parser, executor, semantics.action_names).with_options(semantics.action_names, semantics.task_name)
     encoding = "task-slots" if spec.agent == "hybrid-task-slots" else "roles"
     return HybridPolicy(task, vlm, grounder, dynamics, use_dynamics=use_dynamics, event_encoding=encoding)
 

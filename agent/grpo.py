@@ -18,7 +18,7 @@ import torch
 
 from physground.agent.configs import GRPOConfig
 from physground.agent.env_state import StateCapture
-from physground.agent.policies import Policy, concat, select, to_device
+from physground.agent.policies import Policy, concat, oracle_infos, select, to_device
 from physground.agent.run import RunDir, StopRequest, TrainerCallback, guarded_policy_call, non_finite_error, restore_rng_states, rng_states, seed_everything
 
 
@@ -90,7 +90,7 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                 saved = env.get_state()
                 batch = {k: (np.asarray(v)[None] if isinstance(v, np.ndarray) else (v,)) for k, v in obs.items()}
                 with torch.no_grad():
-                    inputs = to_device(policy.prepare(batch, {"scene": [info.get("scene")]}), device)
+                    inputs = to_device(policy.prepare(batch, oracle_infos([info])), device)
                     group = concat([inputs] * config.group_size)
                     out = guarded_policy_call(run, update, policy.act, group)
                 row = []

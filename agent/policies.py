@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -76,6 +76,16 @@ def concat(parts: list[Inputs]) -> Inputs:
         else:
             out[key] = [v for p in values for v in p]
     return out
+
+
+ORACLE_INFO_KEYS = ("scene", "program")
+"""What ``prepare`` may read of an env's info: the ground-truth scene and the prompt's gold program
+(for the oracle agents only; trainers and evaluators hand both over, a policy takes what it needs)."""
+
+
+def oracle_infos(infos: Sequence[dict[str, Any] | None]) -> dict[str, list[Any]]:
+    """The ``infos`` argument of ``prepare`` for a batch of per-env info dicts (None: no info)."""
+    return {key: [(info or {}).get(key) for info in infos] for key in ORACLE_INFO_KEYS}
 
 
 def batch_size(inputs: Inputs) -> int:

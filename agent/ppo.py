@@ -20,7 +20,7 @@ from gymnasium.vector import AutoresetMode
 
 from physground.agent.configs import PPOConfig
 from physground.agent.env_state import StateCapture
-from physground.agent.policies import Inputs, Policy, concat, select, to_device
+from physground.agent.policies import ORACLE_INFO_KEYS, Inputs, Policy, concat, oracle_infos, select, to_device
 from physground.agent.run import (
     RunDir,
     StopRequest,
@@ -280,7 +280,7 @@ def train_ppo(
                     if len(cut):
                         with torch.no_grad():
                             batch = _stack_observations([final_obs[i] for i in cut])
-                            cut_infos = {"scene": [final_info[i].get("scene") if final_info[i] else None for i in cut]}
+                            cut_infos = oracle_infos([final_info[i] for i in cut])
                             _, v = policy(to_device(policy.prepare(batch, cut_infos), device))
                         final_values[t, torch.as_tensor(cut, device=device)] = v
             with torch.no_grad():
@@ -374,9 +374,10 @@ def _decode_obs(meta: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def policy_infos(infos: dict[str, Any], n: int) -> dict[str, Any]:
-    """What a policy's ``prepare`` may read of vector-env infos: each env's ground-truth scene
-    (gymnasium merges per-env info dicts into dicts of arrays; this splits them back)."""
-    return {"scene": _info_column(infos, "scene", n)} if "scene" in infos else {}
+    """What a policy's ``prepare`` may read of vector-env infos (``policies.ORACLE_INFO_KEYS``: each
+    env's ground-truth scene and gold program; gymnasium merges per-env info dicts into dicts of
+    arrays, this splits them back)."""
+    return {key: _info_column(infos, key, n) for key in ORACLE_INFO_KEYS if key in infos}
 
 
 def _restore_envs(envs: gym.vector.VectorEnv, states: list[dict[str, Any]]) -> None:

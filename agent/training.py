@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from physground.agent.configs import GRPOConfig, PPOConfig, SFTConfig
-from physground.agent.factory import AgentSpec, build_policy, env_factory, weight_digests
+from physground.agent.factory import AGENTS, AgentSpec, build_policy, env_factory, weight_digests
 from physground.agent.grpo import train_grpo
 from physground.agent.ppo import train_ppo
 from physground.agent.run import RunDir, TrainerCallback, seed_everything
 from physground.envs.typed_config import replace_fields
 
 DEFAULT_STEPS = {
-    "mlp": 100_000, "vlm-ppo": 4096, "vlm-grpo": 4096, "vlm-sft": 2000, "hybrid": 2048, "hybrid-no-dynamics": 2048, "hybrid-oracle": 2048,
-    "hybrid-task-slots": 2048, "vlm-zero-shot": 0,
+    "mlp": 100_000, "vlm-ppo": 4096, "vlm-grpo": 4096, "vlm-sft": 2000, "vlm-zero-shot": 0,
+    **{agent: 2048 for agent in AGENTS if agent.startswith("hybrid")},
 }
 """Environment steps (answers) an agent trains on when the caller names none."""
 TRAINER_CONFIGS = {"ppo": PPOConfig, "grpo": GRPOConfig, "sft": SFTConfig}

@@ -294,6 +294,11 @@ class PhysicsTaskEnv(gym.Env):
             raise RuntimeError("call reset() before reading the program")
         return self._program
 
+    def program_copy(self) -> Program:
+        """A fresh copy of the current prompt's program, for an info dict (gymnasium warns when
+        two steps' infos share an object)."""
+        return copy_tree(self.program)
+
     def _propose(self) -> Scene:
         raise NotImplementedError
 
@@ -529,7 +534,7 @@ class YesNoTaskEnv(PhysicsTaskEnv):
         # The full-length rollout, for the outcome image and the end scene (reset stopped early).
         self.frames = []
         _, end, events = self.outcome(scene, None, early_stop=False, record=self.record_frames)
-        info: dict[str, Any] = {"scene": end, "events": events, "label": self._label, "task_label": self._task_label}
+        info: dict[str, Any] = {"scene": end, "events": events, "program": self.program_copy(), "label": self._label, "task_label": self._task_label}
         if index is None:
             reward = float(self.config.invalid_answer_reward)
             info.update(correct=False, is_success=False, invalid_answer=True, reward_answer=0.0, reward_invalid=reward)

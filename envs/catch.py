@@ -197,7 +197,7 @@ class CatchEnv(PhysicsTaskEnv):
         self._scene = end
         if self.record_frames:
             self.frames.append(world.render())
-        info = {"scene": end, "events": events, "is_success": events["reached"], "invalid_answer": invalid, **parts}
+        info = {"scene": end, "events": events, "program": self.program_copy(), "is_success": events["reached"], "invalid_answer": invalid, **parts}
         terminated = events["reached"] or events["failed"]
         return self._observation(), float(sum(parts.values())), terminated, False, info
 

@@ -246,7 +246,7 @@ class ToppleSpotEnv(_DropScenes, ReleasePositionAnswers, PhysicsTaskEnv):
             _, end, events = self.outcome(scene, index, early_stop=False, record=self.record_frames)
             parts["reward_success" if events["reached"] else "reward_miss"] = float(self.config.reward_success if events["reached"] else self.config.reward_miss)
         success = bool(events.get("reached", False))
-        info = {"scene": end, "events": events, "is_success": success, "invalid_answer": index is None, **parts}
+        info = {"scene": end, "events": events, "program": self.program_copy(), "is_success": success, "invalid_answer": index is None, **parts}
         return self._observation(), float(sum(parts.values())), True, False, info
 
 

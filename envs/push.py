@@ -169,7 +169,7 @@ class PushEnv(PhysicsTaskEnv):
         else:
             _, end, events = self.outcome(scene, index, early_stop=False, record=self.record_frames)
             parts = {**self._reward_parts(events), "reward_invalid": 0.0}
-        info = {"scene": end, "events": events, "is_success": bool(events.get("reached", False)), "invalid_answer": index is None, **parts}
+        info = {"scene": end, "events": events, "program": self.program_copy(), "is_success": bool(events.get("reached", False)), "invalid_answer": index is None, **parts}
         return self._observation(), float(sum(parts.values())), True, False, info
 
 

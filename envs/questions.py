@@ -8,13 +8,15 @@ task's MuJoCo and world constants. Both are what ``physground parse`` and ``phys
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from typing import Any
 
 from physground.envs.base import PhysicsTaskEnv
 from physground.envs.executor import execute
-from physground.envs.phrasings import reference_parse
+from physground.envs.phrasings import PHRASINGS, QUESTION_SLOTS, reference_parse
 from physground.envs.programs import Program, ProgramError, dumps, negate, position_word, validate
-from physground.envs.scene import Scene, SceneConfig
+from physground.envs.scene import COLOURS, Scene, SceneConfig
 
 
 def gold_program(prompt: str) -> tuple[Program, list[str]] | None:
@@ -86,3 +88,62 @@ def task_answer(env: PhysicsTaskEnv, info: dict[str, Any]) -> str:
         return env.action_names[info["task_label"]]
     best = getattr(env, "best_action", None)
     return env.action_names[best()] if best is not None else ""
+
+
+@dataclass(frozen=True)
+class QuestionPair:
+    """A prompt a task's template produces and its gold program.
+
+    Attributes:
+        prompt: The question as an episode shows it.
+        program: Its program (negated for a flipped template).
+        task: The task whose template it is.
+        split: The template's phrasing split (train, heldout or paraphrase).
+        template: Index of the template within its split.
+    """
+
+    prompt: str
+    program: Program
+    task: str
+    split: str
+    template: int
+
+
+def slot_values(env: PhysicsTaskEnv) -> dict[str, list[Any]]:
+    """Every value each question slot takes in ``env``'s episodes (its config's colours, release
+    positions, push strengths; basket moves left and right)."""
+    cfg = env.config
+    half = getattr(cfg, "n_offsets", 1) // 2
+    return {
+        "colour": list(getattr(cfg, "colours", COLOURS)),
+        "position": list(range(-half, half + 1)),
+        "strength": list(range(1, len(getattr(cfg, "strengths", ())) + 1)),
+        "direction": ["left", "right"],
+    }
+
+
+def question_pairs(task: str, split: str) -> list[QuestionPair]:
+    """Every (prompt, gold program) of ``task``'s templates in ``split`` (train, heldout,
+    paraphrase): each template with every value of its question slots.
+
+    Raises:
+        ValueError: Unknown task or split.
+    """
+    from physground.envs import task_spec
+
+    if split not in ("train", "heldout", "paraphrase"):
+        raise ValueError(f"unknown template split {split!r}; valid: train, heldout, paraphrase")
+    spec = task_spec(task)
+    env = spec.env_class(scene=SceneConfig(render_images=False))
+    try:
+        ranges, bounds = slot_values(env), env._format_values()
+        out = []
+        for index, template in enumerate(PHRASINGS[spec.name].split(split)):
+            asked = [s for s in dict.fromkeys(template.slots) if s in QUESTION_SLOTS]
+            for combo in itertools.product(*(ranges[s] for s in asked)):
+                values = {**bounds, **dict(zip(asked, combo))}
+                program = validate(env.question_program(values))
+                out.append(QuestionPair(template.render(values), negate(program) if template.flipped else program, spec.name, split, index))
+        return out
+    finally:
+        env.close()

@@ -264,7 +264,7 @@ class TowerBuildEnv(ReleasePositionAnswers, PhysicsTaskEnv):
             what = {"collapse": "the tower fell", "miss": "the block missed the tower", "invalid": "the answer was not a position"}
             tried = "" if index is None else f" at {self.action_names[index]}"
             self._set_prompt(f"Attempt {self._attempt}{tried} failed: {what[events['outcome']]}. {self._question}")
-        info = {"scene": end, "events": events, "is_success": success, "attempt": self._attempt, "invalid_answer": index is None, **parts}
+        info = {"scene": end, "events": events, "program": self.program_copy(), "is_success": success, "attempt": self._attempt, "invalid_answer": index is None, **parts}
         return self._observation(), float(sum(parts.values())), terminated, False, info
 
     def _propose(self) -> Scene:

@@ -83,10 +83,10 @@ class Preset:
             ``canonical`` first: the task's one original wording). Results on another split are
             keyed ``Task@split``.
         composed_tasks: Composed tasks (``envs.composed``; "composed" in YAML for all of them) that
-            the agents reading the question (the VLM agents) are also evaluated on, on each one's
-            canonical wording (a question they never met is the test); the hybrid
-            agents are told their task's program and have none for a question they were not
-            trained on.
+            the agents reading the question (the VLM agents and the task-agnostic hybrids,
+            ``agent.factory.reads_the_question``) are also evaluated on, on each one's canonical
+            wording (a question they never met is the test); the task-code hybrids are told
+            their task's program and have none for a question they were not trained on.
         seeds: Seeds per cell.
         steps: Training steps (answers) per agent.
         eval_episodes: Evaluation episodes per test task.
@@ -258,6 +258,7 @@ def run_cell(preset: Preset, cell: Cell, out: str) -> dict[str, Any]:
 
 def _run_locked_cell(preset: Preset, cell: Cell, folder: Path) -> dict[str, Any]:
     from physground.agent.evaluation import evaluate_run
+    from physground.agent.factory import reads_the_question
     from physground.agent.run import RunDir, stop_pending
     from physground.agent.training import train_agent
 
@@ -281,12 +282,6 @@ def _run_locked_cell(preset: Preset, cell: Cell, folder: Path) -> dict[str, Any]
     }
     atomic_write_text(folder / "cell.json", json.dumps(record))
     return record
-
-
-def reads_the_question(agent: str) -> bool:
-    """Whether an agent answers from the question alone (the VLM agents), so that a composed task
-    it was never told about is a fair test; the hybrid agents are given their task's program."""
-    return agent.startswith("vlm")
 
 
 def _cell_process_init(stop: Any) -> None:

@@ -52,11 +52,33 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
     from physground.envs.questions import gold_program
 
+    if args.parser is not None:
+        from physground.perception.parser import Parser
+        from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+        from physground.perception.vlm import VLM
+
+        vlm_folder = args.vlm or SHIPPED_CHECKPOINT
+        parse = Parser.load(args.parser, VLM.load(vlm_folder), vlm_folder).parse([args.prompt])[0]
+        print(json.dumps({"program": parse.program, "confidence": round(parse.confidence, 4), "mean_probability": round(parse.mean_probability, 4)},
+                         indent=None if args.compact else 2))
+        return 0
     found = gold_program(args.prompt)
     if found is None:
         raise ValueError(f"no template of any task reads {args.prompt!r} (physground envs --templates lists them; a learned parser comes with the task-agnostic hybrid)")
     program, tasks = found
     print(json.dumps({"tasks": tasks, "program": program}, indent=None if args.compact else 2))
+    return 0
+
+
+def _cmd_train_parser(args: argparse.Namespace) -> int:
+    from physground.perception.parser_training import ParserSettings, format_summary, train_parser
+    from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+
+    settings = ParserSettings(out=args.out, fold=args.fold, language_model=args.language_model, vlm=str(args.vlm or SHIPPED_CHECKPOINT), steps=args.steps, batch_size=args.batch_size,
+                              lr=args.lr, hidden=args.hidden, word_dropout=args.word_dropout, seed=args.seed)
+    summary = train_parser(settings)
+    print("\n".join(format_summary(summary["evaluation"]).split("\n\n")[-1:]))
+    print(f"parser: {args.out} ({summary['training_pairs']} training pairs, {summary['seconds']['train']} s)")
     return 0
 
 
@@ -306,7 +328,7 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
     from physground.experiments.cli_options import given_fields
 
     agent = AgentSpec(
-        agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics,
+        agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics, parser=args.parser,
         lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, image_size=args.image_size,
         **given_options(args, "multisamples"),
     )
@@ -560,10 +582,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--templates", action="store_true", help="print every template by split, and the program of seed 0")
     p.set_defaults(handler=_cmd_envs)
 
-    p = sub.add_parser("parse", help="the program of a question (the reference grammar of the task templates)")
+    p = sub.add_parser("parse", help="the program of a question (the reference grammar of the task templates, or a learned parser)")
     p.add_argument("prompt")
     p.add_argument("--compact", action="store_true", help="one line of JSON")
+    p.add_argument("--parser", default=None, help="a learned parser folder (physground train-parser); default: the reference grammar")
+    p.add_argument("--vlm", default=None, help="with --parser: the VLM it reads prompts with (default: the shipped tiny VLM)")
     p.set_defaults(handler=_cmd_parse)
+
+    p = sub.add_parser("train-parser", help="train the question parser on a fold's train templates (Lightning) and measure it")
+    p.add_argument("--fold", default="all", help="base, all, or without-<Task> (leave that task and its related tasks out)")
+    p.add_argument("--out", required=True, help="checkpoint folder")
+    p.add_argument("--language-model", default="vlm", choices=("vlm", "smollm2"), help="vlm: the language model of --vlm; smollm2: SmolLM2-135M-Instruct (physground[smollm2])")
+    p.add_argument("--vlm", default=None, help="VLM whose language model reads the prompts (default: the shipped tiny VLM)")
+    p.add_argument("--steps", type=int, default=800, help="optimiser steps")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--word-dropout", type=float, default=0.4)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_cmd_train_parser)
 
     p = sub.add_parser("render", help="PNG of the first frame and GIF of an episode")
     p.add_argument("task", help="task name or id, e.g. TowerStability")
@@ -660,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_bench_dynamics)
 
     p = sub.add_parser("train-agent", help="train an agent on a task (PPO, GRPO or SFT, by agent)")
-    p.add_argument("--agent", required=True, help="vlm-zero-shot, vlm-ppo, vlm-grpo, vlm-sft, hybrid, hybrid-no-dynamics, hybrid-oracle, hybrid-task-slots, mlp")
+    p.add_argument("--agent", required=True, help="vlm-zero-shot, vlm-ppo, vlm-grpo, vlm-sft, hybrid, hybrid-gold-program, hybrid-oracle, hybrid-no-dynamics, hybrid-task-code, hybrid-task-code-oracle, hybrid-task-code-no-dynamics, hybrid-task-slots, mlp")
     p.add_argument("--task", required=True, help="a physground task, or any gymnasium id for the mlp agent (e.g. CartPole-v1)")
     p.add_argument("--steps", type=int, default=None, help="environment steps (answers) to train on; default per agent (agent.training.DEFAULT_STEPS)")
     p.add_argument("--seed", type=int, default=0)
@@ -674,6 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vlm", default=None, help="VLM checkpoint (default: the shipped tiny VLM)")
     p.add_argument("--grounder", default=None, help="learned grounder folder of hybrid agents (default: the shipped one)")
     p.add_argument("--dynamics", default=None, help="dynamics model folder of hybrid agents that imagine (default: the shipped GNN)")
+    p.add_argument("--parser", default=None, help="question parser folder of the parsing hybrids (default: the shipped parser of fold base)")
     p.add_argument("--async-envs", action="store_true", help="short for --ppo.async_envs true: AsyncVectorEnv (exact resume needs the default sync envs)")
     p.add_argument("--accelerator", default="cpu", help="cpu, cuda, auto")
     p.add_argument("--image-size", type=int, default=128)

@@ -91,8 +91,8 @@ def evaluate_images(run_dir: str | Path, task: str, images_dir: str | Path, labe
     from physground.agent.factory import load_agent
 
     spec, policy = load_agent(run_dir)
-    if spec.agent == "hybrid-oracle":
-        raise ValueError("hybrid-oracle grounds from simulator ground truth, which photographs do not have; use hybrid or a VLM agent")
+    if spec.agent.endswith("-oracle") or spec.agent == "hybrid-gold-program":
+        raise ValueError(f"{spec.agent} reads simulator ground truth (scenes or programs), which photographs do not have; use hybrid or a VLM agent")
     if spec.agent == "mlp":
         raise ValueError("the mlp agent reads vector observations, not photographs")
     name = envs.task_spec(task).name

@@ -35,7 +35,7 @@ def supervised_module(model: nn.Module, loss_fn: LossFn, lr: float, total_steps:
             loss, parts = loss_fn(self.model, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{stage} loss is {loss.item()} at step {self.global_step}")
-            size = len(batch[1])
+            size = len(batch[1]) if isinstance(batch, (tuple, list)) else len(next(iter(batch.values())))  # (inputs, targets) or a dict
             self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size)
             for name, value in parts.items():
                 self.log(f"{stage}/{name}", value, batch_size=size)

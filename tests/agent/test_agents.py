@@ -68,7 +68,7 @@ def test_every_task_names_the_roles_of_its_simulated_events(task):
 @pytest.fixture(scope="module")
 def oracle_hybrid():
     torch.manual_seed(0)
-    return build_policy(AgentSpec("hybrid-oracle", "TowerStability"))
+    return build_policy(AgentSpec("hybrid-task-code-oracle", "TowerStability"))
 
 
 def test_hybrid_oracle_imagines_the_outcome_of_every_answer(oracle_hybrid):
@@ -105,7 +105,7 @@ def test_the_task_slot_ablation_differs_from_the_hybrid_only_in_its_event_encodi
 
 
 def test_hybrid_without_dynamics_sees_no_imagined_events():
-    policy = build_policy(AgentSpec("hybrid-no-dynamics", "RollOff"))
+    policy = build_policy(AgentSpec("hybrid-task-code-no-dynamics", "RollOff"))
     assert policy.dynamics is None
     out = policy.imagined_events([TowerStabilityEnv(scene=SceneConfig(render_images=False)).propose_scene(0)])
     assert not out.any()
@@ -163,7 +163,11 @@ def test_a_run_records_its_weights_and_is_not_evaluated_with_changed_ones(tmp_pa
 
 @pytest.mark.parametrize(
     ("agent", "components"),
-    [("mlp", set()), ("vlm-ppo", {"vlm"}), ("hybrid", {"vlm", "grounder", "dynamics"}), ("hybrid-oracle", {"vlm", "dynamics"}), ("hybrid-no-dynamics", {"vlm", "grounder"})],
+    [
+        ("mlp", set()), ("vlm-ppo", {"vlm"}), ("hybrid", {"vlm", "grounder", "parser", "dynamics"}), ("hybrid-gold-program", {"vlm", "grounder", "dynamics"}),
+        ("hybrid-oracle", {"vlm", "parser", "dynamics"}), ("hybrid-no-dynamics", {"vlm", "grounder", "parser"}), ("hybrid-task-code", {"vlm", "grounder", "dynamics"}),
+        ("hybrid-task-code-oracle", {"vlm", "dynamics"}), ("hybrid-task-code-no-dynamics", {"vlm", "grounder"}),
+    ],
 )
 def test_each_agent_records_the_components_it_loads(agent, components):
     task = "CartPole-v1" if agent == "mlp" else "TowerStability"
@@ -177,7 +181,7 @@ def test_a_hybrid_run_records_and_loads_the_dynamics_model_it_was_given(tmp_path
     other = tmp_path / "gnn"
     shutil.copytree(SHIPPED_GNN, other)
     run = tmp_path / "run"
-    args = ["train-agent", "--agent", "hybrid-oracle", "--task", "RollOff", "--steps", "16", "--num-envs", "2", "--image-size", "32"]
+    args = ["train-agent", "--agent", "hybrid-task-code-oracle", "--task", "RollOff", "--steps", "16", "--num-envs", "2", "--image-size", "32"]
     assert main([*args, "--dynamics", str(other), "--out", str(run)]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["agent"]["dynamics"] == str(other)
@@ -190,9 +194,9 @@ def test_a_hybrid_run_records_and_loads_the_dynamics_model_it_was_given(tmp_path
     capsys.readouterr()
     assert main(["train-agent", "--agent", "vlm-ppo", "--task", "RollOff", "--dynamics", str(other), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert f"a dynamics model ({str(other)!r}) is for hybrid, hybrid-oracle, hybrid-task-slots; vlm-ppo does not imagine" in err
-    with pytest.raises(ValueError, match="a grounder .* is for hybrid, hybrid-no-dynamics, hybrid-task-slots; hybrid-oracle does not use one"):
-        AgentSpec("hybrid-oracle", "RollOff", grounder="g")
+    assert f"a dynamics model ({str(other)!r}) is for hybrid, hybrid-gold-program, hybrid-oracle, hybrid-task-code, hybrid-task-code-oracle, hybrid-task-slots; vlm-ppo does not imagine" in err
+    with pytest.raises(ValueError, match="a grounder .* is for hybrid, hybrid-gold-program, hybrid-no-dynamics, hybrid-task-code, hybrid-task-code-no-dynamics, hybrid-task-slots; hybrid-task-code-oracle does not use one"):
+        AgentSpec("hybrid-task-code-oracle", "RollOff", grounder="g")
 
 
 def test_a_run_records_its_anti_aliasing_and_is_evaluated_with_it(tmp_path, monkeypatch):
@@ -201,7 +205,7 @@ def test_a_run_records_its_anti_aliasing_and_is_evaluated_with_it(tmp_path, monk
     from physground.agent.factory import load_agent
 
     run = tmp_path / "run"
-    args = ["train-agent", "--agent", "hybrid-oracle", "--task", "RollOff", "--steps", "16", "--num-envs", "2", "--image-size", "32"]
+    args = ["train-agent", "--agent", "hybrid-task-code-oracle", "--task", "RollOff", "--steps", "16", "--num-envs", "2", "--image-size", "32"]
     assert main([*args, "--multisamples", "2", "--out", str(run)]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["agent"]["multisamples"] == 2
@@ -237,7 +241,7 @@ def test_train_agent_refuses_to_overwrite_a_run_and_resume_needs_a_checkpoint(tm
 def test_hybrid_survives_a_grounder_that_misses_an_object_the_task_needs():
     from physground.envs import CatchEnv
 
-    policy = build_policy(AgentSpec("hybrid-no-dynamics", "Catch"))
+    policy = build_policy(AgentSpec("hybrid-task-code-no-dynamics", "Catch"))
     policy.use_dynamics = True
     from physground.dynamics.checkpoint import SHIPPED_GNN, load_dynamics
 
@@ -367,7 +371,7 @@ def test_a_hybrid_trained_on_one_question_answers_another(tmp_path):
     from physground.agent.evaluation import evaluate_policy
 
     torch.manual_seed(0)
-    policy = build_policy(AgentSpec("hybrid-oracle", "RollOff"))
+    policy = build_policy(AgentSpec("hybrid-task-code-oracle", "RollOff"))
     config = PPOConfig(total_steps=512, num_envs=8, num_steps=16, num_minibatches=4, update_epochs=4, lr=1e-3)
     train_ppo(policy, [env_factory("RollOff")] * 8, config, RunDir(tmp_path / "ro"), seed=0, progress=False)
     assert evaluate_policy(policy, "RollOff", 40)["success_rate"] >= 0.85
@@ -376,7 +380,7 @@ def test_a_hybrid_trained_on_one_question_answers_another(tmp_path):
 
 def test_a_hybrid_refuses_a_task_whose_program_the_question_chooses():
     """Told its task's program, a hybrid cannot know which block ColourRemoval's question names."""
-    policy = build_policy(AgentSpec("hybrid-oracle", "TowerStability"))
+    policy = build_policy(AgentSpec("hybrid-task-code-oracle", "TowerStability"))
     with pytest.raises(ValueError, match=r"ColourRemoval's depends on what each question names \(colour\)"):
         policy.with_task("ColourRemoval")
     assert policy.with_task("ToppleSpot").action_names[0] == "-4", "a composed task without question slots is fine"

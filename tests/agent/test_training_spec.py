@@ -17,7 +17,7 @@ def test_agent_defaults_are_the_documented_ones():
     vlm = training_spec(AgentSpec("vlm-ppo", "TowerStability"), steps=4096).trainer_config
     assert vlm == PPOConfig(total_steps=4096, num_envs=8, num_steps=16, gamma=0.99, gae_lambda=0.95, num_minibatches=4, update_epochs=4,
                             clip_coef=0.2, clip_vloss=True, vf_coef=0.5, ent_coef=0.01, max_grad_norm=0.5, lr=3e-4, checkpoint_every=4)
-    assert training_spec(AgentSpec("hybrid-oracle", "TowerStability")).trainer_config.lr == 1e-3
+    assert training_spec(AgentSpec("hybrid-task-code-oracle", "TowerStability")).trainer_config.lr == 1e-3
     assert training_spec(AgentSpec("mlp", "CartPole-v1"), steps=1000).trainer_config == PPOConfig(total_steps=1000)
     grpo = training_spec(AgentSpec("vlm-grpo", "TowerStability"), steps=4096).trainer_config
     assert grpo == GRPOConfig(updates=4096 // (8 * 16))

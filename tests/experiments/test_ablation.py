@@ -32,7 +32,7 @@ def test_micro_ablation_writes_every_output_with_the_right_columns(micro):
     assert {r["train_task"] for r in rows if r["agent"] == "vlm-zero-shot"} == {"none"}
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 and int(r["episodes"]) == preset.eval_episodes for r in rows)
     md = (out / "transfer.md").read_text()
-    assert "## Summary" in md and "within-task" in md and "## hybrid-oracle" in md and "[" in md
+    assert "## Summary" in md and "within-task" in md and "## hybrid-task-code-oracle" in md and "[" in md
     assert "Chance-normalised" in md and "TowerStability 50.0 %" in md and (out / "chance.json").exists()
     assert set(summary["agents"]) == set(preset.agents)
     assert (out / "cells" / "vlm-ppo__TowerStability__0" / "tb").exists(), "TensorBoard logs per cell"
@@ -40,8 +40,8 @@ def test_micro_ablation_writes_every_output_with_the_right_columns(micro):
 
 def test_other_phrasings_and_composed_tasks_are_evaluated_and_reported(tmp_path, llava_dir):
     (tmp_path / "p.yaml").write_text(
-        "name: questions\nagents: [vlm-zero-shot, hybrid-oracle]\ntrain_tasks: [TowerStability]\ntest_tasks: [TowerStability]\n"
-        "test_phrasings: [canonical, paraphrase]\ncomposed_tasks: [PushZone]\nseeds: [0]\nsteps: {hybrid-oracle: 8}\n"
+        "name: questions\nagents: [vlm-zero-shot, hybrid-task-code-oracle]\ntrain_tasks: [TowerStability]\ntest_tasks: [TowerStability]\n"
+        "test_phrasings: [canonical, paraphrase]\ncomposed_tasks: [PushZone]\nseeds: [0]\nsteps: {hybrid-task-code-oracle: 8}\n"
         "eval_episodes: 2\nnum_envs: 2\nimage_size: 64\nppo: {num_steps: 4}\n"
     )
     preset = Preset.load(str(tmp_path / "p.yaml"), vlm=str(llava_dir))
@@ -50,9 +50,9 @@ def test_other_phrasings_and_composed_tasks_are_evaluated_and_reported(tmp_path,
     rows = list(csv.DictReader((out / "transfer.csv").open()))
     keys = {(r["agent"], r["test_task"]) for r in rows}
     assert keys == {("vlm-zero-shot", "TowerStability"), ("vlm-zero-shot", "TowerStability@paraphrase"), ("vlm-zero-shot", "PushZone"),
-                    ("hybrid-oracle", "TowerStability"), ("hybrid-oracle", "TowerStability@paraphrase")}, "hybrids are told their task: no composed tasks"
+                    ("hybrid-task-code-oracle", "TowerStability"), ("hybrid-task-code-oracle", "TowerStability@paraphrase")}, "hybrids are told their task: no composed tasks"
     md = (out / "transfer.md").read_text()
-    assert "## Phrasings" in md and "| hybrid-oracle | paraphrase |" in md and "## Composed tasks" in md and "PushZone 50.0 %" in md
+    assert "## Phrasings" in md and "| hybrid-task-code-oracle | paraphrase |" in md and "## Composed tasks" in md and "PushZone 50.0 %" in md
     assert set(summary["phrasings"]) == {"canonical", "paraphrase"} and set(summary["composed"]) == {"vlm-zero-shot"}
     with pytest.raises(ValueError, match="test_phrasings must start with 'canonical'"):
         Preset.load(str(tmp_path / "p.yaml"), test_phrasings=["heldout"])
@@ -219,10 +219,10 @@ def test_a_cell_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, l
     from physground.experiments.ablation import Cell, run_cell
 
     preset = Preset.load("micro", vlm=str(llava_dir))
-    first = run_cell(preset, Cell("hybrid-oracle", "TowerStability", 0), str(tmp_path / "a"))
+    first = run_cell(preset, Cell("hybrid-task-code-oracle", "TowerStability", 0), str(tmp_path / "a"))
     torch.manual_seed(12345)
     torch.rand(1000)  # whatever an earlier cell may have consumed
-    second = run_cell(preset, Cell("hybrid-oracle", "TowerStability", 0), str(tmp_path / "b"))
+    second = run_cell(preset, Cell("hybrid-task-code-oracle", "TowerStability", 0), str(tmp_path / "b"))
     untimed = lambda h: [{k: v for k, v in r.items() if k != "sps"} for r in h]  # noqa: E731
     assert first["results"] == second["results"] and untimed(first["history"]) == untimed(second["history"])
 

@@ -20,11 +20,11 @@ from physground.experiments import ablation
 from physground.experiments.ablation import CellInterrupted, Preset, cells_of, run_ablation
 
 PRESET = """name: interrupted
-agents: [hybrid-oracle]
+agents: [hybrid-task-code-oracle]
 train_tasks: [TowerStability]
 test_tasks: [TowerStability]
 seeds: [0, 1]
-steps: {hybrid-oracle: 256}
+steps: {hybrid-task-code-oracle: 256}
 eval_episodes: 3
 num_envs: 2
 image_size: 64
@@ -87,7 +87,7 @@ def test_a_signalled_ablation_checkpoints_its_cells_and_resume_gives_the_uninter
 
 def test_a_cell_whose_training_did_not_finish_is_neither_evaluated_nor_recorded(tmp_path, monkeypatch):
     preset = Preset.load("micro")
-    cell = next(c for c in cells_of(preset) if c.agent == "hybrid-oracle")
+    cell = next(c for c in cells_of(preset) if c.agent == "hybrid-task-code-oracle")
 
     def stopped_training(spec, folder, resume=False, progress=True, callbacks=()):  # noqa: ANN001, ANN202 - as train_agent stopped by a signal
         run = RunDir(folder)

@@ -54,7 +54,7 @@ def test_a_preset_s_trainer_settings_reach_its_cells():
 
     tuned = dataclasses.replace(preset, ppo={"gamma": 0.9})
     specs = {c.agent: training_spec_of(tuned, c) for c in cells_of(tuned)}
-    assert specs["vlm-ppo"].trainer_config.gamma == 0.9 and specs["hybrid-oracle"].trainer_config.gamma == 0.9
+    assert specs["vlm-ppo"].trainer_config.gamma == 0.9 and specs["hybrid-task-code-oracle"].trainer_config.gamma == 0.9
     assert specs["vlm-ppo"].trainer_config.num_envs == preset.num_envs
     assert specs["vlm-zero-shot"].trainer_config is None
 
