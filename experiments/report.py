@@ -167,7 +167,7 @@ def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]], 
         lines += [
             "", "## Composed tasks", "",
             "Questions that recombine the primitives of the six tasks (`envs/composed.py`), never trained on: the mean over every training",
-            "task and seed; the agents that read the question only (the hybrid agents are given their task's program).",
+            "task and seed; the agents that read the question only (the task-code hybrids are given their task's program).",
             "",
             "| agent | " + " | ".join(names) + " | mean | mean, chance-normalised |",
             "|---|" + "---:|" * (len(names) + 2),
