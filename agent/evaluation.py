@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from physground import envs
+from physground.agent.executor import APPLY_ERRORS
 from physground.agent.factory import AgentSpec, build_policy, env_factory, load_agent
 from physground.agent.policies import Policy, oracle_infos
 from physground.agent.ppo import _stack_observations
@@ -130,7 +131,7 @@ def imagination_ceiling(
                 try:
                     start = semantics.counterfactual(scene, 0)
                     falls = not symbolic_stability(settle(SceneGraph.from_scene(start)))["stable"]
-                except (KeyError, ValueError, IndexError):  # imperfect grounding
+                except APPLY_ERRORS:  # imperfect grounding
                     falls = not t
                 hits[f"symbolic check, {name}"].append(falls == t)
     env.close()

@@ -18,13 +18,14 @@ from collections import defaultdict
 from typing import Any, Callable
 
 from physground.envs.executor import ExecutionContext, evaluate, intervene, option_values
-from physground.envs.programs import Program, ProgramError
+from physground.envs.programs import Program
 from physground.envs.scene import Scene
 
 BatchBackend = Callable[[list[Scene], float], list[Scene]]
 """A dynamics backend over a batch: (start scenes, simulated seconds) -> end scenes."""
-APPLY_ERRORS = (ProgramError, KeyError, ValueError, IndexError)
-"""What applying a program to an imperfectly grounded scene may raise."""
+APPLY_ERRORS = (KeyError, ValueError, IndexError)
+"""What applying a program to an imperfectly grounded scene may raise (``ProgramError`` is a
+``ValueError``)."""
 
 
 def gnn_backend(dynamics: Any) -> BatchBackend:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from physground.agent.executor import APPLY_ERRORS
 from physground.agent.policies import Inputs, Policy
 from physground.dynamics.gnn import DynamicsModel
 from physground.dynamics.rollout import imagine
@@ -205,7 +206,7 @@ class HybridPolicy(Policy):
             seen: dict[str, int] = {}
             try:
                 counterfactuals = [self.semantics.counterfactual(scene, a) for a in range(n_actions)]
-            except (KeyError, ValueError, IndexError):  # imperfect grounding: an object the task needs is missing
+            except APPLY_ERRORS:  # imperfect grounding: an object the task needs is missing
                 out[b, :, features.index("not_imagined")] = 1.0
                 self.grounding_failures += 1
                 continue
@@ -224,7 +225,7 @@ class HybridPolicy(Policy):
         for start, f in zip(starts, frames):
             try:
                 vectors.append(event_vector(self.semantics.events(start, f[-1]), self.event_encoding))
-            except (KeyError, ValueError, IndexError):
+            except APPLY_ERRORS:
                 vectors.append(np.eye(len(features), dtype=np.float32)[features.index("not_imagined")])
         for b, a, k in owners:
             out[b, a] = vectors[k]

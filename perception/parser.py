@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from physground.envs.program_tokens import ABSENT, END, SYMBOL_ID, VOCABULARY, GrammarState, symbol_words
+from physground.envs.program_tokens import END, SYMBOL_ID, VOCABULARY, GrammarState, symbol_words
 from physground.envs.programs import HEADS, OPS, Program
 from physground.perception.text_encoders import TextEncoder, text_encoder
 
@@ -355,4 +355,4 @@ class Parser:
         return cls(network, encoder)
 
 
-__all__ = ["ABSENT", "Parse", "Parser", "ParserConfig", "ParserNetwork", "WordFeatures", "encode_prompts", "gold_targets", "prompt_words"]
+__all__ = ["Parse", "Parser", "ParserConfig", "ParserNetwork", "WordFeatures", "encode_prompts", "gold_targets", "prompt_words"]
