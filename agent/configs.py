@@ -113,3 +113,22 @@ class SFTConfig:
                 raise ValueError(f"sft.{name} must be a positive integer, got {value!r}")
         if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
             raise ValueError(f"sft.lr must be a finite number > 0, got {self.lr!r}")
+
+
+@dataclass(frozen=True)
+class CueConfig:
+    """Settings of the cue baselines' fit (``agent.cues``).
+
+    Attributes:
+        examples: Expert steps (simulator-labelled answers) the classifier is fit on.
+        regularisation: Inverse L2 strength of the logistic regression (scikit-learn's ``C``).
+    """
+
+    examples: int = 2000
+    regularisation: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.examples, int) or isinstance(self.examples, bool) or self.examples < 1:
+            raise ValueError(f"cue.examples must be a positive integer, got {self.examples!r}")
+        if not isinstance(self.regularisation, (int, float)) or not math.isfinite(self.regularisation) or self.regularisation <= 0:
+            raise ValueError(f"cue.regularisation must be a finite number > 0, got {self.regularisation!r}")

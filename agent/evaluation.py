@@ -40,14 +40,15 @@ def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterato
 @torch.no_grad()
 def evaluate_policy(
     policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8, multisamples: int = DEFAULT_MULTISAMPLES,
-    phrasing: str = "canonical",
+    phrasing: str = "canonical", task_version: int = envs.TASK_VERSION,
 ) -> dict[str, float]:
     """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
     tasks), invalid answers, and per episode (in seed order, so that runs evaluated on the same
     seeds can be paired) returns and successes. ``phrasing`` is the split the prompts are drawn
-    from (``envs.phrasings.SPLITS``; the scenes do not depend on it)."""
+    from (``envs.phrasings.SPLITS``; the scenes do not depend on it); ``task_version`` the task
+    suite's version. Policies that read no image get unrendered observations."""
     policy.eval()
-    make = env_factory(task, image_size, multisamples, phrasing)
+    make = env_factory(task, image_size, multisamples, phrasing, task_version, render=policy.reads_images)
     env_list = [make() for _ in range(min(batch, episodes))]
     returns, successes, invalid = [], [], 0
     next_seed = seed
@@ -138,9 +139,9 @@ def imagination_ceiling(
     return {key: (float(np.mean(v)) if v else None) for key, v in hits.items()}
 
 
-def chance_level(task: str, episodes: int, seed: int = EVAL_SEED, rollouts: int = 16) -> dict[str, Any]:
+def chance_level(task: str, episodes: int, seed: int = EVAL_SEED, rollouts: int = 16, task_version: int = envs.TASK_VERSION) -> dict[str, Any]:
     """The success rate of uniformly random answers on the evaluation episodes ``evaluate_policy``
-    uses (seeds ``seed`` .. ``seed + episodes - 1``): the level that chance-normalised scores
+    uses (seeds ``seed`` .. ``seed + episodes - 1``, suite version ``task_version``): the level that chance-normalised scores
     ``(accuracy - chance) / (1 - chance)`` subtract.
 
     One-step tasks are scored exactly: every action is tried from the same restored scene and the
@@ -161,7 +162,7 @@ def chance_level(task: str, episodes: int, seed: int = EVAL_SEED, rollouts: int 
     if episodes < 1 or rollouts < 1:
         raise ValueError(f"episodes and rollouts must be at least 1, got {episodes} and {rollouts}")
     spec = envs.task_spec(task)
-    env = StateCapture(gym.make(spec.env_id, scene={"render_images": False}))
+    env = StateCapture(gym.make(spec.env_id_at(task_version), scene={"render_images": False}))
     n = int(env.action_space.n)
     per_episode = []
     try:
@@ -259,7 +260,7 @@ def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int, record: b
         for task in tasks:
             name = envs.task_spec(task).name if task in envs.TASKS or task.startswith("physground/") else task
             results[result_key(name, phrasing)] = evaluate_policy(
-                policy.for_task(name), name, episodes, spec.image_size, multisamples=spec.multisamples, phrasing=phrasing,
+                policy.for_task(name), name, episodes, spec.image_size, multisamples=spec.multisamples, phrasing=phrasing, task_version=spec.task_version,
             )
     if record:
         record_evaluation(run_dir, results)

@@ -18,6 +18,8 @@ hybrid-task-code-oracle        PPO         hybrid-task-code grounded from ground
 hybrid-task-code-no-dynamics   PPO         hybrid-task-code without imagined rollouts
 hybrid-task-slots              PPO         hybrid-task-code, events as the tasks' own slots
 mlp                            PPO         an MLP on vector observations (any gymnasium Box env)
+cue-<name>, cue-all            fit         a logistic regression on one simulator-given cue (or
+                                           all of them): what a shortcut scores (``agent.cues``)
 =============================  ==========  ====================================================
 
 Runs recorded before the task-agnostic hybrid existed (no ``parser`` field in their spec) named
@@ -34,6 +36,7 @@ from typing import Any, Callable
 import gymnasium as gym
 
 from physground import envs
+from physground.agent.cues import CUE_AGENTS, CuePolicy, agent_cues
 from physground.agent.policies import MLPPolicy, Policy
 from physground.envs.files import weights_digest
 from physground.envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
@@ -44,6 +47,7 @@ TRAINER = {
     "hybrid": "ppo", "hybrid-gold-program": "ppo", "hybrid-oracle": "ppo", "hybrid-no-dynamics": "ppo",
     "hybrid-task-code": "ppo", "hybrid-task-code-oracle": "ppo", "hybrid-task-code-no-dynamics": "ppo", "hybrid-task-slots": "ppo",
     "mlp": "ppo",
+    **{agent: "fit" for agent in CUE_AGENTS},
 }
 """Each agent's trainer; its keys are the agents."""
 AGENTS = tuple(TRAINER)
@@ -87,6 +91,9 @@ class AgentSpec:
         image_size: Observation size of physground tasks.
         multisamples: Anti-aliasing samples per pixel of the observations
             (``SceneConfig.multisamples``). Runs recorded before this field rendered with 0.
+        task_version: The task suite's version the run trains and is evaluated in
+            (``envs.TASK_VERSION``: 1 = yes/no answers balanced within the strata of their cues).
+            Runs recorded before this field used 0.
     """
 
     agent: str
@@ -101,6 +108,7 @@ class AgentSpec:
     vlm_mode: str = "score"
     image_size: int = 128
     multisamples: int = DEFAULT_MULTISAMPLES
+    task_version: int = envs.TASK_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,6 +130,9 @@ class AgentSpec:
             raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
         lora_target_pattern(self.lora_targets)  # raises on an unknown name
         SceneConfig(image_size=self.image_size, multisamples=self.multisamples)  # raises naming a bad value
+        envs.check_task_version(self.task_version)
+        if self.vlm is not None and self.agent in CUE_AGENTS:
+            raise ValueError(f"a VLM ({self.vlm!r}) is for the VLM and hybrid agents; {self.agent} reads the scene's cues")
         if self.grounder is not None and self.agent not in LEARNED_GROUNDER_AGENTS:
             raise ValueError(f"a grounder ({self.grounder!r}) is for {', '.join(LEARNED_GROUNDER_AGENTS)}; {self.agent} does not use one")
         if self.parser is not None and self.agent not in PARSING_AGENTS:
@@ -146,7 +157,7 @@ class AgentSpec:
             raise ValueError(f"{where} must be a mapping of settings, got {type(data).__name__}")
         if "parser" not in data and data.get("agent") in LEGACY_AGENT_NAMES:  # recorded before the task-agnostic hybrid
             data = {**data, "agent": LEGACY_AGENT_NAMES[data["agent"]]}
-        return from_mapping(cls, {"multisamples": LEGACY_MULTISAMPLES, "parser": None, **data}, where)
+        return from_mapping(cls, {"multisamples": LEGACY_MULTISAMPLES, "parser": None, "task_version": 0, **data}, where)
 
     @property
     def trainer(self) -> str:
@@ -158,10 +169,11 @@ IMAGINE_AT_LEAST = 1.0
 
 
 def component_folders(spec: AgentSpec) -> dict[str, Path]:
-    """The checkpoint folders ``spec``'s policy loads: ``vlm`` (every agent but mlp), ``grounder``
+    """The checkpoint folders ``spec``'s policy loads: ``vlm`` (every agent but mlp and the cue
+    baselines), ``grounder``
     (hybrid agents with the learned grounder), ``parser`` (hybrid agents that parse the question),
     ``dynamics`` (hybrid agents that imagine)."""
-    if spec.agent == "mlp":
+    if spec.agent == "mlp" or spec.agent in CUE_AGENTS:
         return {}
     from physground.dynamics.checkpoint import SHIPPED_GNN
     from physground.perception.grounder_training import SHIPPED_GROUNDER
@@ -215,12 +227,15 @@ def is_physground(task: str) -> bool:
         return False
 
 
-def env_factory(task: str, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES, phrasing: str = "canonical") -> Callable[[], gym.Env]:
-    """A constructor of the task's env (physground ids get the image size, anti-aliasing and the
-    phrasing split of their prompts)."""
+def env_factory(task: str, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES, phrasing: str = "canonical",
+                task_version: int = envs.TASK_VERSION, render: bool = True) -> Callable[[], gym.Env]:
+    """A constructor of the task's env (physground tasks at suite version ``task_version`` get the
+    image size, anti-aliasing, the phrasing split of their prompts and, with ``render`` off, no
+    rendering: blank images for policies that read none)."""
     if is_physground(task):
-        env_id = envs.task_spec(task).env_id
-        return lambda: gym.make(env_id, scene={"image_size": image_size, "multisamples": multisamples}, phrasing=phrasing)
+        env_id = envs.task_spec(task).env_id_at(task_version)
+        scene = {"image_size": image_size, "multisamples": multisamples, "render_images": render}
+        return lambda: gym.make(env_id, scene=scene, phrasing=phrasing)
     return lambda: gym.make(task)
 
 
@@ -235,6 +250,8 @@ def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
         obs_dim, n = int(space.shape[0]) if len(space.shape) == 1 else int(space.sample().size), int(env.action_space.n)
         env.close()
         return MLPPolicy(obs_dim, n, task=task)
+    if spec.agent in CUE_AGENTS:
+        return CuePolicy(agent_cues(spec.agent), task)
     from physground.perception.vlm import VLM
 
     folders = component_folders(spec)

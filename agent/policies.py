@@ -98,10 +98,13 @@ class Policy(nn.Module):
     Attributes:
         action_names: The answer words of the task's actions.
         task: The task it answers (a physground task name, or a gymnasium id for the MLP).
+        reads_images: Whether ``prepare`` reads the observation's image.
     """
 
     action_names: tuple[str, ...] = ()
     task: str = ""
+    reads_images: bool = True
+    """False for policies that never look at the image (the cue baselines): evaluation skips rendering."""
 
     def prepare(self, obs: Any, infos: dict[str, Any] | None = None) -> Inputs:
         """Model inputs of a batch of observations (and the envs' ``infos``).

@@ -1,8 +1,8 @@
 """Supervised fine-tuning of the VLM baseline on simulator-labelled answers (no interaction).
 
-Examples are (image, prompt, correct answer): the simulated answer of yes/no tasks, the best
-release position / push strength found by simulating every action (TowerBuild, Push), and the
-action of a controller that heads for the ball's landing point (Catch). The loss is the negative
+Examples are (image, prompt, correct answer) of the simulator's expert (``agent.experts``): the
+simulated answer of yes/no tasks, the best option found by simulating every action (TowerBuild,
+Push, ToppleSpot), and the action of a controller that heads for the ball's landing point (Catch). The loss is the negative
 log-likelihood of the correct answer's tokens (teacher forcing); accuracy is the argmax over the
 task's answer words.
 """
@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from physground.agent.configs import SFTConfig
-from physground.envs import SceneConfig, task_spec
-from physground.envs.scene import DEFAULT_MULTISAMPLES, find_object
+from physground.agent.experts import expert_steps
+from physground.envs import TASK_VERSION
+from physground.envs.scene import DEFAULT_MULTISAMPLES
 
 
 @dataclass
@@ -27,33 +28,10 @@ class SFTExample:
     action: int
 
 
-def expert_examples(task: str, n: int, seed: int, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES) -> list[SFTExample]:
-    """``n`` (image, prompt, correct action) examples of ``task`` from the simulator."""
-    spec = task_spec(task)
-    env = spec.env_class(scene=SceneConfig(image_size=image_size, multisamples=multisamples))
-    out: list[SFTExample] = []
-    episode = 0
-    while len(out) < n:
-        obs, info = env.reset(seed=seed + episode)
-        episode += 1
-        if spec.is_yes_no:
-            out.append(SFTExample(obs["image"], obs["prompt"], int(info["label"])))
-        elif spec.name in ("TowerBuild", "Push"):
-            out.append(SFTExample(obs["image"], obs["prompt"], env.best_action()))
-        elif spec.name == "Catch":
-            landing = info["landing_x"]
-            for _ in range(spec.max_episode_steps):
-                basket = find_object(env.scene_graph(), "basket")["position"][0]
-                gap = landing - basket
-                action = 1 if abs(gap) < env.config.basket_step / 2 else (2 if gap > 0 else 0)
-                out.append(SFTExample(obs["image"], obs["prompt"], action))
-                obs, _, terminated, truncated, _ = env.step(action)
-                if terminated or truncated or len(out) >= n:
-                    break
-        else:
-            raise ValueError(f"no expert for task {spec.name!r}")
-    env.close()
-    return out[:n]
+def expert_examples(task: str, n: int, seed: int, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES,
+                    task_version: int = TASK_VERSION) -> list[SFTExample]:
+    """``n`` (image, prompt, correct action) examples of ``task`` from the simulator (``agent.experts``)."""
+    return [SFTExample(s.image, s.prompt, s.action) for s in expert_steps(task, n, seed, image_size, multisamples, task_version=task_version)]
 
 
 def _collate(batch: list[SFTExample]) -> dict[str, Any]:
@@ -101,7 +79,7 @@ def sft_module_class() -> type:
 
 
 def train_sft(policy: Any, task: str, run: Any, seed: int, config: SFTConfig | None = None, image_size: int = 128, progress: bool = True,
-              multisamples: int = DEFAULT_MULTISAMPLES, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+              multisamples: int = DEFAULT_MULTISAMPLES, callbacks: Sequence[Any] = (), task_version: int = TASK_VERSION) -> dict[str, Any]:
     """Fine-tune ``policy`` (a VLMPolicy) on expert examples; save it in ``run``'s checkpoint.
 
     Resume is epoch-granular: a resumed run reloads the adapters saved after the last finished
@@ -116,7 +94,7 @@ def train_sft(policy: Any, task: str, run: Any, seed: int, config: SFTConfig | N
     seed_everything(seed)
     config = config or SFTConfig()
     examples, epochs, batch_size, lr = config.examples, config.epochs, config.batch_size, config.lr
-    data = expert_examples(task, examples, seed, image_size, multisamples)
+    data = expert_examples(task, examples, seed, image_size, multisamples, task_version)
     n_val = max(1, len(data) // 10)
     train_loader = torch.utils.data.DataLoader(data[n_val:], batch_size=batch_size, shuffle=True, collate_fn=_collate)
     val_loader = torch.utils.data.DataLoader(data[:n_val], batch_size=batch_size, collate_fn=_collate)

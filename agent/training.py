@@ -8,7 +8,7 @@ The library call behind ``physground train-agent`` and every ablation cell::
 
 ``TrainingSpec`` is the one source of truth of a run: the agent, the environment steps, where it
 trains, and the typed hyper-parameters of its trainer (``PPOConfig``, ``GRPOConfig`` or
-``SFTConfig``). It is validated whole before anything is written and saved resolved in the run's
+``SFTConfig``; the cue baselines' fit: ``CueConfig``). It is validated whole before anything is written and saved resolved in the run's
 ``config.json``.
 """
 
@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from physground.agent.configs import GRPOConfig, PPOConfig, SFTConfig
+from physground.agent.configs import CueConfig, GRPOConfig, PPOConfig, SFTConfig
+from physground.agent.cues import CUE_AGENTS, train_cue_policy
 from physground.agent.factory import AGENTS, AgentSpec, build_policy, env_factory, weight_digests
 from physground.agent.grpo import train_grpo
 from physground.agent.ppo import train_ppo
@@ -30,11 +31,12 @@ from physground.envs.typed_config import replace_fields
 DEFAULT_STEPS = {
     "mlp": 100_000, "vlm-ppo": 4096, "vlm-grpo": 4096, "vlm-sft": 2000, "vlm-zero-shot": 0,
     **{agent: 2048 for agent in AGENTS if agent.startswith("hybrid")},
+    **{agent: 2000 for agent in CUE_AGENTS},
 }
 """Environment steps (answers) an agent trains on when the caller names none."""
-TRAINER_CONFIGS = {"ppo": PPOConfig, "grpo": GRPOConfig, "sft": SFTConfig}
+TRAINER_CONFIGS = {"ppo": PPOConfig, "grpo": GRPOConfig, "sft": SFTConfig, "fit": CueConfig}
 """Each trainer's hyper-parameter dataclass (the key is also its section in configs and presets)."""
-STEP_FIELDS = {"ppo": "total_steps", "grpo": "updates", "sft": "examples"}
+STEP_FIELDS = {"ppo": "total_steps", "grpo": "updates", "sft": "examples", "fit": "examples"}
 """The field of each trainer's config that ``steps`` sets (not overridable on its own)."""
 ACCELERATORS = ("cpu", "cuda", "gpu", "mps", "auto")
 
@@ -73,7 +75,7 @@ class TrainingSpec:
     agent: AgentSpec
     steps: int
     accelerator: str = "cpu"
-    trainer_config: PPOConfig | GRPOConfig | SFTConfig | None = None
+    trainer_config: PPOConfig | GRPOConfig | SFTConfig | CueConfig | None = None
 
     def __post_init__(self) -> None:
         check_steps(self.agent, self.steps)
@@ -144,13 +146,15 @@ def training_spec(agent: AgentSpec, steps: int | None = None, accelerator: str =
             raise ValueError(f"{section}.{STEP_FIELDS[section]} follows from steps; set steps instead")
     check_steps(agent, steps)
     own = overrides.get(trainer, {})
-    config: PPOConfig | GRPOConfig | SFTConfig | None
+    config: PPOConfig | GRPOConfig | SFTConfig | CueConfig | None
     if trainer == "ppo":
         config = replace_fields(agent_ppo_config(agent.agent, steps), own, "ppo")
     elif trainer == "grpo":
         config = agent_grpo_config(steps, own)
     elif trainer == "sft":
         config = replace_fields(SFTConfig(examples=steps), own, "sft")
+    elif trainer == "fit":
+        config = replace_fields(CueConfig(examples=steps), own, "fit")
     else:
         config = None
     return TrainingSpec(agent=agent, steps=steps, accelerator=accelerator, trainer_config=config)
@@ -204,17 +208,19 @@ def train_agent(spec: TrainingSpec, out: str | Path, resume: bool = False, progr
         hyper = {"agent": agent.agent, "task": agent.task, "seed": agent.seed}
         config = spec.trainer_config
         if isinstance(config, PPOConfig):
-            fns = [env_factory(agent.task, agent.image_size, agent.multisamples)] * config.num_envs
+            fns = [env_factory(agent.task, agent.image_size, agent.multisamples, task_version=agent.task_version)] * config.num_envs
             train_ppo(policy, fns, config, run, seed=agent.seed, resume=resume, accelerator=spec.accelerator, progress=progress, hyperparameters=hyper,
                       callbacks=callbacks)
         elif isinstance(config, GRPOConfig):
-            train_grpo(policy, env_factory(agent.task, agent.image_size, agent.multisamples), config, run, seed=agent.seed, resume=resume, progress=progress,
+            train_grpo(policy, env_factory(agent.task, agent.image_size, agent.multisamples, task_version=agent.task_version), config, run, seed=agent.seed, resume=resume, progress=progress,
                        hyperparameters=hyper, accelerator=spec.accelerator, callbacks=callbacks)
+        elif isinstance(config, CueConfig):
+            train_cue_policy(policy, run, agent.seed, config, agent.task_version)
         else:
             from physground.agent.sft import train_sft
 
             train_sft(policy, agent.task, run, agent.seed, config, image_size=agent.image_size, progress=progress, multisamples=agent.multisamples,
-                      callbacks=callbacks)
+                      callbacks=callbacks, task_version=agent.task_version)
         policy.export(run.path)  # the trained weights in their ecosystem's format too (a PEFT adapter folder)
     finally:
         run.close()

@@ -12,13 +12,16 @@
 # a machine with fewer cores than cells then ends with whole groups done rather than whole seeds missing):
 #   FROM=results/full RERUN=1 AGENTS='hybrid,hybrid-oracle;hybrid-task-slots' WORKERS=36 bash analysis/full-ablation-gpu.sh start 540
 # After a change of the preset itself (its rendering), add NEW_PRESET=1 (see below).
+# PRESET names the preset (default full); a recorded one by its preset.json, e.g. the cue rows of the v0 grid:
+#   FROM=results/full PRESET=results/full/preset.json AGENTS=cue-count,cue-all WORKERS=16 bash analysis/full-ablation-gpu.sh start 540
 set -u
 OUTDIR=/tmp/full
 WORKERS=${WORKERS:-48}
+PRESET=${PRESET:-full}
 . analysis/device-setup.sh
 progress() {
   local done; done=$(ls $OUTDIR/cells/*/cell.json 2>/dev/null | wc -l)
-  [ -n "${CELLS:-}" ] || CELLS=$(python3 -c "from physground.experiments.ablation import Preset, cells_of; print(len(cells_of(Preset.load('full'))))")
+  [ -n "${CELLS:-}" ] || CELLS=$(python3 -c "from physground.experiments.ablation import Preset, cells_of; print(len(cells_of(Preset.load('$PRESET'))))")
   echo "$(date +%T) finished cells: $done/$CELLS; load: $(cut -d' ' -f1 /proc/loadavg); $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader | tr '\n' ' ')"
 }
 wait_for() {
@@ -36,7 +39,7 @@ case "$1" in
       # the kept cells their own config.json (the folder then mixes both: say so where it is reported)
       if [ -n "${NEW_PRESET:-}" ]; then rm -f $OUTDIR/preset.json; fi
     fi
-    ablate="python3 -m physground.experiments.cli ablate --preset full --out $OUTDIR --workers $WORKERS --resume"
+    ablate="python3 -m physground.experiments.cli ablate --preset $PRESET --out $OUTDIR --workers $WORKERS --resume"
     if [ -n "${AGENTS:-}" ]; then
       runs=""; IFS=';' read -ra groups <<< "$AGENTS"
       for g in "${groups[@]}"; do runs="$runs${runs:+; }$ablate --agents $g"; done
@@ -51,7 +54,7 @@ case "$1" in
     kill -0 "$(cat /tmp/full.pid)" 2>/dev/null && wait_for 120
     if kill -0 "$(cat /tmp/full.pid)" 2>/dev/null; then
       kill -INT -- -"$(cat /tmp/full.pid)"; sleep 60; kill -KILL -- -"$(cat /tmp/full.pid)" 2>/dev/null
-      python3 -c "from physground.experiments.ablation import Preset; from physground.experiments.report import write_reports; write_reports(Preset.load('full'), '$OUTDIR')"
+      python3 -c "from physground.experiments.ablation import Preset; from physground.experiments.report import write_reports; write_reports(Preset.load('$PRESET'), '$OUTDIR')"
     fi
     progress; tail -20 /tmp/full.log
     tar czf "$OUT/full.tgz" --exclude='checkpoint*' --exclude='*.safetensors' --exclude='*.pt' -C /tmp full /tmp/full.log

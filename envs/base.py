@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from physground.envs.cues import cue_stratum
 from physground.envs.executor import ExecutionContext, evaluate, intervene, option_values
 from physground.envs.phrasings import PHRASINGS, SPLITS, Template
 from physground.envs.programs import Program, negate, validate
@@ -458,12 +459,16 @@ class YesNoConfig(TaskConfig):
     Attributes:
         balanced: Draw the answer first (50/50 from the env's RNG) and resample scenes until the
             simulated outcome matches it, so both answers are equally frequent.
-        max_tries: Scenes drawn at most per reset when ``balanced``.
+        stratified: With ``balanced``, balance the answers within every stratum of the task's
+            ``balance_cues`` too (``envs.cues``; v1 of the yes/no tasks), so that no function of
+            those cues predicts the answer. Off: balanced overall only (v0).
+        max_tries: Scenes simulated at most per reset when ``balanced``.
         reward_correct: Reward for the right answer.
         reward_wrong: Reward for the wrong answer.
     """
 
     balanced: bool = True
+    stratified: bool = True
     max_tries: int = 500
     reward_correct: float = 1.0
     reward_wrong: float = 0.0
@@ -478,7 +483,8 @@ class YesNoTaskEnv(PhysicsTaskEnv):
     """A one-step yes/no question about a simulated outcome.
 
     Reset draws a scene and executes the task's program on it; with ``balanced`` the answer to the
-    task's own question is drawn 50/50 first. The prompt is one of the phrasing split's templates;
+    task's own question is drawn 50/50 first, and with ``stratified`` it is balanced within every
+    stratum of the task's ``balance_cues`` as well (``_stratified_draw``). The prompt is one of the phrasing split's templates;
     a flipped one asks the opposite, and the label is the answer of the prompt's program. Step
     scores the answer and shows the outcome.
 
@@ -492,6 +498,10 @@ class YesNoTaskEnv(PhysicsTaskEnv):
     config_class: ClassVar[type[TaskConfig]] = YesNoConfig
     YES: ClassVar[int] = 0
     NO: ClassVar[int] = 1
+    balance_cues: ClassVar[tuple[str, ...]] = ()
+    """Cues (``envs.cues``) within whose strata the answers are balanced (``stratified``)."""
+    version_settings: ClassVar[dict[int, dict[str, Any]]] = {0: {"stratified": False}, 1: {"stratified": True}}
+    """The config settings each registered version stands for (a task with ``balance_cues``)."""
 
     def _make_action_names(self) -> tuple[str, ...]:
         return ("yes", "no")
@@ -507,18 +517,47 @@ class YesNoTaskEnv(PhysicsTaskEnv):
         """Further conditions on a drawn scene (e.g. the tower stands before the question)."""
         return True
 
+    def _stratified_draw(self, want: bool) -> tuple[Scene, Scene, Scene, bool]:
+        """A scene with answer ``want`` from a stratum of ``balance_cues`` in which both answers occurred.
+
+        Scenes are drawn and simulated, and kept by (stratum, answer), until some stratum holds
+        both answers; its first scene answering ``want`` is returned. Which stratum completes
+        first does not depend on ``want``, so within every stratum both answers are equally
+        likely. Strata where one answer is rare rarely complete: their scenes, the giveaways of
+        a cue, are thinned. (Proposing within one stratum until it completes simulates more: a
+        stratum with a rare answer costs many simulations before it is given up.)
+
+        Returns:
+            (scene, rollout start, rollout end, answer).
+        """
+        seen: dict[tuple[int, ...], dict[bool, tuple[Scene, Scene, Scene]]] = {}
+        for _ in range(self.config.max_tries):
+            scene = self._sample_scene()
+            start, end, events = self.outcome(scene, None)
+            happens = bool(events["answer"])
+            found = seen.setdefault(cue_stratum(scene, self.balance_cues), {})
+            if happens in found or not self._accept(scene, happens):
+                continue
+            found[happens] = (scene, start, end)
+            if len(found) == 2:
+                return (*found[want], want)
+        raise RuntimeError(f"{self.task_name}: no stratum of {', '.join(self.balance_cues)} with both answers in {self.config.max_tries} simulated scenes")
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         self._begin_episode(seed)
         cfg = self.config
         want = bool(self.np_random.random() < 0.5) if cfg.balanced else None
-        for _ in range(cfg.max_tries):
-            scene = self._sample_scene()
-            start, end, events = self.outcome(scene, None)
-            happens = bool(events["answer"])
-            if (want is None or happens == want) and self._accept(scene, happens):
-                break
+        if want is not None and cfg.stratified and self.balance_cues:
+            scene, start, end, happens = self._stratified_draw(want)
         else:
-            raise RuntimeError(f"{self.task_name}: no scene with answer {'yes' if want else 'no'} in {cfg.max_tries} draws")
+            for _ in range(cfg.max_tries):
+                scene = self._sample_scene()
+                start, end, events = self.outcome(scene, None)
+                happens = bool(events["answer"])
+                if (want is None or happens == want) and self._accept(scene, happens):
+                    break
+            else:
+                raise RuntimeError(f"{self.task_name}: no scene with answer {'yes' if want else 'no'} in {cfg.max_tries} draws")
         self._scene = scene
         self._phrase(scene)
         self._task_label = self.YES if happens else self.NO

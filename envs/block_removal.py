@@ -66,10 +66,13 @@ class BlockRemovalEnv(TowerQuestionEnv):
     block lower above the gap).
 
     ## Version history
-    - v0: first release.
+    - v1: the answers are balanced within every stratum of the block count and the top block's offset from the bottom one
+      (``balance_cues``, ``envs.cues``): no function of those cues predicts the answer.
+    - v0: first release; answers balanced overall only (still registered, ``stratified=False``).
     """
 
     task_name: ClassVar[str] = "BlockRemoval"
+    balance_cues: ClassVar[tuple[str, ...]] = ("count", "top-offset")
     config_class: ClassVar[type[TaskConfig]] = BlockRemovalConfig
 
     def _sample_scene(self) -> Scene:

@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from physground.envs.base import PhysicsTaskEnv, TaskConfig, YesNoConfig, YesNoTaskEnv, check_float
+from physground.envs.base import PhysicsTaskEnv, TaskConfig, YesNoConfig, YesNoTaskEnv, check_float, check_range
 from physground.envs.block_removal import BlockRemovalEnv, removal_program
 from physground.envs.catch import CatchConfig, sample_flight_scene, simulate_with_glide
 from physground.envs.executor import ExecutionContext, execute
@@ -65,10 +65,13 @@ class ColourRemovalEnv(BlockRemovalEnv):
     ``yes_no(do=remove(unique(filter(objects, colour=<colour>))), ask=fell(tower(cubes)))``.
 
     ## Version history
-    - v0: first release.
+    - v1: the answers are balanced within every stratum of the block count, the top block's offset and the colour asked about
+      (``balance_cues``, ``envs.cues``): no function of those cues predicts the answer.
+    - v0: first release; answers balanced overall only (still registered, ``stratified=False``).
     """
 
     task_name: ClassVar[str] = "ColourRemoval"
+    balance_cues: ClassVar[tuple[str, ...]] = ("count", "top-offset", "asked")
     config_class: ClassVar[type[TaskConfig]] = ColourRemovalConfig
 
     def _tower_colours(self, n: int, removed_level: int) -> list[str]:
@@ -139,10 +142,13 @@ class DropOnTopEnv(_DropScenes, YesNoTaskEnv):
     ``yes_no(do=drop(red, <p>, above=top(tower)), ask=on_top(red, tower))``.
 
     ## Version history
-    - v0: first release.
+    - v1: the answers are balanced within every stratum of the block count, the top block's offset and the position asked about
+      (``balance_cues``, ``envs.cues``): no function of those cues predicts the answer.
+    - v0: first release; answers balanced overall only (still registered, ``stratified=False``).
     """
 
     task_name: ClassVar[str] = "DropOnTop"
+    balance_cues: ClassVar[tuple[str, ...]] = ("count", "top-offset", "asked")
     config_class: ClassVar[type[TaskConfig]] = DropQuestionConfig
 
     def _sample_scene(self) -> Scene:
@@ -255,8 +261,14 @@ class ToppleSpotEnv(_DropScenes, ReleasePositionAnswers, PhysicsTaskEnv):
 
 @dataclass(frozen=True)
 class PushQuestionConfig(YesNoConfig):
-    """Options of PushZone and PushOff: Push's mat, block, zone and strengths (see ``PushConfig``)."""
+    """Options of PushZone and PushOff: Push's mat, block, zone and strengths (see ``PushConfig``).
 
+    Attributes:
+        start_shift: (min, max) distance (m) the block starts to the right of Push's start spot;
+            (0, 0): on it, as in Push.
+    """
+
+    start_shift: tuple[float, float] = (0.0, 0.0)
     strengths: tuple[float, ...] = PushConfig.strengths
     zone_length: float = PushConfig.zone_length
     surfaces: tuple[str, ...] = PushConfig.surfaces
@@ -268,6 +280,16 @@ class PushQuestionConfig(YesNoConfig):
         super().validate()
         PushConfig(strengths=self.strengths, zone_length=self.zone_length, surfaces=self.surfaces, sim_seconds=self.sim_seconds,
                    min_travel=self.min_travel, block_colours=self.block_colours)
+        if self.start_shift != (0.0, 0.0):
+            check_range("start_shift", self.start_shift, 0.0, 0.3)
+
+
+@dataclass(frozen=True)
+class PushOffConfig(PushQuestionConfig):
+    """Options of PushOff (``PushQuestionConfig``); from v1 on the block's start varies, so that
+    surface and strength alone do not decide whether it slides off."""
+
+    start_shift: tuple[float, float] = (0.0, 0.24)
 
 
 class _PushQuestion(YesNoTaskEnv):
@@ -286,7 +308,10 @@ class _PushQuestion(YesNoTaskEnv):
         surface, colour = str(rng.choice(cfg.surfaces)), str(rng.choice(cfg.block_colours))
         centre = float(rng.uniform(BLOCK_START_X + cfg.min_travel, MAT_LENGTH / 2 - cfg.zone_length / 2))
         ask = {"strength": int(rng.integers(1, len(cfg.strengths) + 1))}
-        return new_scene(self.task_name, push_objects(surface, colour) + [zone_object(cfg.zone_length, centre)], {"surface": surface, "ask": ask})
+        low, high = cfg.start_shift
+        start = BLOCK_START_X + (float(rng.uniform(low, high)) if high > low else low)  # no draw without a range: v0's scenes stay as they were
+        objects = push_objects(surface, colour, start) + [zone_object(cfg.zone_length, centre)]
+        return new_scene(self.task_name, objects, {"surface": surface, "ask": ask})
 
     def _push_program(self, strength: int, ask: dict[str, Any]) -> Program:
         return {"head": "yes_no", "do": {"op": "push", "target": the("cube"), "strength": strength}, "ask": ask, "horizon": self.config.sim_seconds}
@@ -303,10 +328,13 @@ class PushZoneEnv(_PushQuestion):
     ``yes_no(do=push(block, <s>), ask=inside(block, fixture(zone)))``.
 
     ## Version history
-    - v0: first release.
+    - v1: the answers are balanced within every stratum of the surface and the strength asked about
+      (``balance_cues``, ``envs.cues``): no function of those cues predicts the answer.
+    - v0: first release; answers balanced overall only (still registered, ``stratified=False``).
     """
 
     task_name: ClassVar[str] = "PushZone"
+    balance_cues: ClassVar[tuple[str, ...]] = ("surface", "asked")
 
     def _sample_scene(self) -> Scene:
         cfg, rng = self.config, self.np_random
@@ -328,17 +356,27 @@ class PushZoneEnv(_PushQuestion):
 class PushOffEnv(_PushQuestion):
     """## Description
     Push's scene; the question names a strength: "If the block is pushed with strength <s>, will
-    it slide off the mat?" Surface, strength and zone are drawn uniformly; scenes are resampled
-    until the simulated answer matches the one drawn 50/50.
+    it slide off the mat?" Surface, strength, zone and (from v1 on) the block's start, up to 24 cm
+    right of Push's start spot, are drawn uniformly; scenes are resampled until the simulated
+    answer matches the one drawn 50/50.
 
     ## Program
     ``yes_no(do=push(block, <s>), ask=off(block, fixture(mat)))``.
 
     ## Version history
-    - v0: first release.
+    - v1: the block starts anywhere in its first 24 cm of mat (``start_shift``; in v0 surface and
+      strength decided the answer, a lookup table), and the answers are balanced within every
+      stratum of the surface and the strength asked about (``balance_cues``, ``envs.cues``). The
+      block's start then decides most answers (the distance to the edge given a balanced slide):
+      it cannot be balanced too, since surface, strength and start together fix the answer.
+    - v0: first release; answers balanced overall only (still registered: ``stratified=False``,
+      ``start_shift=(0, 0)``).
     """
 
     task_name: ClassVar[str] = "PushOff"
+    config_class: ClassVar[type[TaskConfig]] = PushOffConfig
+    version_settings: ClassVar[dict[int, dict[str, Any]]] = {0: {"stratified": False, "start_shift": (0.0, 0.0)}, 1: {"stratified": True}}
+    balance_cues: ClassVar[tuple[str, ...]] = ("surface", "asked")
 
     def _sample_scene(self) -> Scene:
         return self._propose()
@@ -391,10 +429,13 @@ class BasketMoveEnv(YesNoTaskEnv):
     ``yes_no(do=move(fixture(basket), <direction>), ask=lands_outside(ball, basket), horizon=1.5)``.
 
     ## Version history
-    - v0: first release.
+    - v1: the answers are balanced within every stratum of the ball's start and the direction asked about
+      (``balance_cues``, ``envs.cues``): no function of those cues predicts the answer.
+    - v0: first release; answers balanced overall only (still registered, ``stratified=False``).
     """
 
     task_name: ClassVar[str] = "BasketMove"
+    balance_cues: ClassVar[tuple[str, ...]] = ("ball-start", "asked")
     config_class: ClassVar[type[TaskConfig]] = BasketMoveConfig
 
     def execution_context(self) -> ExecutionContext:

@@ -173,11 +173,11 @@ class PushEnv(PhysicsTaskEnv):
         return self._observation(), float(sum(parts.values())), True, False, info
 
 
-def push_objects(surface: str, colour: str) -> list[dict[str, Any]]:
-    """The mat (``surface``) and the block (``colour``) at its start, at the mat's left end."""
+def push_objects(surface: str, colour: str, start_x: float = BLOCK_START_X) -> list[dict[str, Any]]:
+    """The mat (``surface``) and the block (``colour``) at its start (default: the mat's left end)."""
     return [
         make_object("mat", "box", (MAT_LENGTH, MAT_WIDTH, MAT_THICKNESS), (0.0, 0.0, MAT_THICKNESS / 2), material=surface, is_static=True),
-        make_cube("cube0", colour, (BLOCK_START_X, 0.0, MAT_THICKNESS + BLOCK_SIZE / 2)),
+        make_cube("cube0", colour, (start_x, 0.0, MAT_THICKNESS + BLOCK_SIZE / 2)),
     ]
 
 

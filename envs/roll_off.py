@@ -89,10 +89,13 @@ class RollOffEnv(YesNoTaskEnv):
     its far end.
 
     ## Version history
-    - v0: first release.
+    - v1: the answers are balanced within every stratum of the platform surface and the ball's start (the ramp height)
+      (``balance_cues``, ``envs.cues``): no function of those cues predicts the answer.
+    - v0: first release; answers balanced overall only (still registered, ``stratified=False``).
     """
 
     task_name: ClassVar[str] = "RollOff"
+    balance_cues: ClassVar[tuple[str, ...]] = ("surface", "ball-start")
     config_class: ClassVar[type[TaskConfig]] = RollOffConfig
     sim_seconds_default: ClassVar[float] = 4.0
 

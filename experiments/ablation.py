@@ -94,6 +94,8 @@ class Preset:
         image_size: Observation size.
         multisamples: Anti-aliasing samples per pixel of the observations (``SceneConfig``);
             a run directory whose ``preset.json`` predates the field rendered with 0.
+        task_version: The task suite's version (``envs.TASK_VERSION``); a run directory whose
+            ``preset.json`` predates the field used 0.
         vlm: VLM checkpoint (None: the shipped tiny VLM).
         accelerator: Where cells train ("cpu", "cuda").
         ppo: PPO hyper-parameters over the agents' defaults (``agent.configs.PPOConfig`` fields).
@@ -114,6 +116,7 @@ class Preset:
     num_envs: int = 8
     image_size: int = 128
     multisamples: int = DEFAULT_MULTISAMPLES
+    task_version: int = envs.TASK_VERSION
     vlm: str | None = None
     accelerator: str = "cpu"
     ppo: dict[str, Any] = field(default_factory=dict)
@@ -150,6 +153,7 @@ class Preset:
         if self.eval_episodes < 1:
             raise ValueError(f"eval_episodes must be at least 1, got {self.eval_episodes}")
         SceneConfig(image_size=self.image_size, multisamples=self.multisamples)
+        envs.check_task_version(self.task_version)
 
         for section in ("ppo", "grpo", "sft"):
             if getattr(self, section) and not any(TRAINER[a] == section for a in self.agents):
@@ -159,17 +163,19 @@ class Preset:
 
     @classmethod
     def load(cls, name_or_path: str, **overrides: Any) -> Preset:
-        """Read ``experiments/configs/{name}.yaml`` (or a YAML path) and validate it whole.
+        """Read ``experiments/configs/{name}.yaml`` (or a YAML path, or an ablation directory's
+        ``preset.json``: fields the record predates hold what they meant then,
+        ``RECORDED_PRESET_DEFAULTS``) and validate it whole.
 
         Raises:
             ValueError: Unknown preset; a file that is not a YAML mapping; an unknown field, a
                 missing one, a value of the wrong type or range, an unknown agent or task; naming
                 the file, the field and the value.
         """
-        path = Path(name_or_path) if name_or_path.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{name_or_path}.yaml"
+        path = Path(name_or_path) if name_or_path.endswith((".yaml", ".yml", ".json")) else CONFIG_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-            raise ValueError(f"unknown preset {name_or_path!r}; valid: {', '.join(known)} (or a .yaml path)")
+            raise ValueError(f"unknown preset {name_or_path!r}; valid: {', '.join(known)} (or a .yaml or preset.json path)")
         where = f"preset {str(path)!r}"
         try:
             data = yaml.safe_load(path.read_text())
@@ -181,6 +187,8 @@ class Preset:
             raise ValueError(f"{where} is empty")
         if not isinstance(data, dict):
             raise ValueError(f"{where} must be a mapping of settings, got a YAML {type(data).__name__}")
+        if path.suffix == ".json":  # a recorded preset (JSON is YAML)
+            data = {**RECORDED_PRESET_DEFAULTS, **data}
         given = {k: v for k, v in overrides.items() if v is not None}
         if isinstance(given.get("slurm"), dict) and isinstance(data.get("slurm", {}), dict):  # flags refine the preset's resources
             given["slurm"] = {**data.get("slurm", {}), **given["slurm"]}
@@ -195,11 +203,13 @@ class Preset:
 def training_spec_of(preset: Preset, cell: Cell) -> TrainingSpec:
     """The training configuration of ``cell`` of ``preset``: the train-agent defaults for
     everything the preset leaves open."""
+    from physground.agent.cues import CUE_AGENTS
     from physground.agent.factory import AgentSpec
     from physground.agent.training import training_spec
 
     train_task = preset.train_tasks[0] if cell.train_task == NO_TRAINING else cell.train_task
-    agent = AgentSpec(agent=cell.agent, task=train_task, seed=cell.seed, vlm=preset.vlm, image_size=preset.image_size, multisamples=preset.multisamples)
+    agent = AgentSpec(agent=cell.agent, task=train_task, seed=cell.seed, vlm=None if cell.agent in CUE_AGENTS else preset.vlm, image_size=preset.image_size,
+                      multisamples=preset.multisamples, task_version=preset.task_version)
     sections = {"ppo": {"num_envs": preset.num_envs, **preset.ppo}, "grpo": dict(preset.grpo), "sft": dict(preset.sft)}
     return training_spec(agent, steps=preset.steps.get(cell.agent, 0), accelerator=preset.accelerator, overrides={agent.trainer: sections.get(agent.trainer, {})})
 
@@ -391,15 +401,21 @@ def worker_environment() -> Iterator[None]:
             os.environ.pop(key, None)
 
 
+RECORDED_PRESET_DEFAULTS: dict[str, Any] = {
+    "multisamples": LEGACY_MULTISAMPLES, "ppo": {}, "grpo": {}, "sft": {}, "test_phrasings": ["canonical"], "composed_tasks": [], "task_version": 0,
+}
+"""What a recorded ``preset.json`` meant by the fields it predates: no anti-aliasing, no trainer
+overrides, canonical wording only, no composed tasks, task suite v0."""
+
+
 def is_recorded_preset(recorded: dict[str, Any], preset: Preset) -> bool:
     """Whether a run directory's ``preset.json`` is ``preset``. Fields a record predates hold what
     they meant then: no anti-aliasing (``LEGACY_MULTISAMPLES``), no trainer overrides, and the
     SLURM resources (which do not change results) are not compared; no evaluation on other
     phrasings or on composed tasks."""
-    legacy = {"multisamples": LEGACY_MULTISAMPLES, "ppo": {}, "grpo": {}, "sft": {}, "test_phrasings": ["canonical"], "composed_tasks": []}
     ours = json.loads(json.dumps(asdict(preset)))
     ours.pop("slurm")
-    return {**legacy, **{k: v for k, v in recorded.items() if k != "slurm"}} == ours
+    return {**RECORDED_PRESET_DEFAULTS, **{k: v for k, v in recorded.items() if k != "slurm"}} == ours
 
 
 def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = False, launcher: str = "local", progress: bool = True,

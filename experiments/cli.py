@@ -350,8 +350,9 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval_agent(args: argparse.Namespace) -> int:
-    from physground.agent.evaluation import evaluate_run
+    from physground.agent.evaluation import chance_level, evaluate_run
     from physground.envs import BASE_TASKS, COMPOSED_TASKS
+    from physground.experiments.report import normalised
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
@@ -369,9 +370,12 @@ def _cmd_eval_agent(args: argparse.Namespace) -> int:
     else:
         tasks = [t for part in args.tasks.split(",") for t in named.get(part.strip(), [part.strip()])]
     results = evaluate_run(args.run, tasks, args.episodes, record=False)
-    rows = [("task", "episodes", "success / accuracy", "mean return", "invalid answers")]
+    rows = [("task", "episodes", "success / accuracy", "chance", "chance-normalised", "mean return", "invalid answers")]
     pct = lambda v: "n/a" if v != v else f"{v * 100:.1f} %"  # noqa: E731
-    rows += [(t, str(r["episodes"]), pct(r["success_rate"]), f"{r['mean_return']:+.3f}", str(r["invalid_answers"])) for t, r in results.items()]
+    for t, r in results.items():
+        chance = chance_level(t, args.episodes, task_version=spec.task_version)["chance"] if t in named["all"] + named["composed"] else float("nan")
+        rows.append((t, str(r["episodes"]), pct(r["success_rate"]), pct(chance), pct(normalised(r["success_rate"], chance)), f"{r['mean_return']:+.3f}",
+                     str(r["invalid_answers"])))
     print(_table(rows), flush=True)  # shown before it is recorded: a failed write loses no result
     record_evaluation(args.run, results)
     return 0

@@ -125,6 +125,9 @@ def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]], 
         "Accuracy / success rate in %, with 95 % bootstrap confidence intervals (seeds, and the test task's evaluation episodes that every seed shares) in brackets;",
         f"{len(preset.seeds)} seeds, {preset.eval_episodes} evaluation episodes per test task (the same episodes for every seed). Hybrid agents use their",
         "task's program (intervention and predicates) as explicit prior knowledge: they are told their task.",
+        f"Task suite v{getattr(preset, 'task_version', 0)}: " + ("the yes/no answers are balanced within every stratum of their tasks' cues (`envs/cues.py`)." if getattr(preset, "task_version", 0) >= 1
+                                                                  else "the yes/no answers are balanced overall only (cues such as the block count predict them)."),
+        "`cue-*` rows: a logistic regression on one simulator-given cue (or all of them), no physics (`agent/cues.py`): what a shortcut scores.",
         "",
         "## Summary",
         "",
@@ -260,7 +263,8 @@ def read_chance(out: str | Path, preset: Any) -> dict[str, float] | None:
         return None
     record = json.loads(path.read_text())
     tasks = list(preset.test_tasks) + list(getattr(preset, "composed_tasks", ()))
-    if record.get("episodes") != preset.eval_episodes or not set(tasks) <= set(record.get("tasks", {})):
+    same_episodes = record.get("episodes") == preset.eval_episodes and record.get("task_version", 0) == getattr(preset, "task_version", 0)
+    if not same_episodes or not set(tasks) <= set(record.get("tasks", {})):
         return None
     return {t: float(record["tasks"][t]) for t in tasks}
 
@@ -272,8 +276,9 @@ def record_chance(out: str | Path, preset: Any) -> dict[str, float]:
     known = read_chance(out, preset)
     if known is not None:
         return known
-    tasks = {t: chance_level(t, preset.eval_episodes)["chance"] for t in list(preset.test_tasks) + list(preset.composed_tasks)}
-    atomic_write_text(Path(out) / CHANCE_FILE, json.dumps({"episodes": preset.eval_episodes, "seed": EVAL_SEED, "tasks": tasks}, indent=1))
+    tasks = {t: chance_level(t, preset.eval_episodes, task_version=preset.task_version)["chance"] for t in list(preset.test_tasks) + list(preset.composed_tasks)}
+    record = {"episodes": preset.eval_episodes, "seed": EVAL_SEED, "task_version": preset.task_version, "tasks": tasks}
+    atomic_write_text(Path(out) / CHANCE_FILE, json.dumps(record, indent=1))
     return tasks
 
 

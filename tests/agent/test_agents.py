@@ -211,7 +211,7 @@ def test_a_run_records_its_anti_aliasing_and_is_evaluated_with_it(tmp_path, monk
     assert config["agent"]["multisamples"] == 2
     assert load_agent(run)[0].multisamples == 2
     made = []
-    monkeypatch.setattr(evaluation, "env_factory", lambda task, size, multisamples, phrasing="canonical": made.append(multisamples) or env_factory(task, size, multisamples, phrasing))
+    monkeypatch.setattr(evaluation, "env_factory", lambda task, size, multisamples, phrasing="canonical", *rest, **kw: made.append(multisamples) or env_factory(task, size, multisamples, phrasing, *rest, **kw))
     evaluate_run(run, ["RollOff"], 1)
     assert made == [2], "evaluation renders as the run was trained"
     # a run recorded before the setting existed was made with aliased renders
@@ -284,7 +284,7 @@ def _symbolic_hits_by_hand(first_seed: int, episodes: int) -> float:
 
     from physground.perception.scene_graph import SceneGraph, settle, symbolic_stability
 
-    env = gym.make("physground/TowerStability-v0", scene={"image_size": 64})
+    env = gym.make("physground/TowerStability-v1", scene={"image_size": 64})
     hits = []
     for i in range(episodes):
         _, info = env.reset(seed=first_seed + i)

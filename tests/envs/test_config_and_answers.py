@@ -41,7 +41,7 @@ def test_bad_config_values_raise_a_value_error_naming_the_field(task, overrides,
 
 def test_bad_config_through_gym_make_names_the_field():
     with pytest.raises(ValueError, match="max_offset"):
-        gym.make("physground/TowerStability-v0", max_offset=-0.1)
+        gym.make("physground/TowerStability-v1", max_offset=-0.1)
 
 
 def test_unknown_task_lists_the_valid_ones():

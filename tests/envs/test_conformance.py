@@ -98,14 +98,14 @@ def test_observation_is_a_rendered_image_and_a_prompt(task, make_env):
 
 
 def test_render_mode_rgb_array_returns_the_current_view():
-    env = gym.make("physground/RollOff-v0", render_mode="rgb_array", scene=SceneConfig(image_size=48))
+    env = gym.make("physground/RollOff-v1", render_mode="rgb_array", scene=SceneConfig(image_size=48))
     obs, _ = env.reset(seed=0)
     np.testing.assert_array_equal(env.render(), obs["image"])
     env.close()
 
 
 def test_sync_vector_env_batches_observations():
-    vec = gym.vector.SyncVectorEnv([lambda: gym.make("physground/TowerStability-v0", scene={"image_size": 32})] * 2)
+    vec = gym.vector.SyncVectorEnv([lambda: gym.make("physground/TowerStability-v1", scene={"image_size": 32})] * 2)
     obs, info = vec.reset(seed=[0, 1])
     assert obs["image"].shape == (2, 32, 32, 3)
     assert list(obs["prompt"]) == ["Will this block tower fall?"] * 2

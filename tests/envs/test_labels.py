@@ -16,14 +16,17 @@ def _yes_fraction(env, seeds) -> float:
 
 
 @pytest.mark.parametrize("task", composed_slow(YES_NO_TASKS))
-def test_yes_no_tasks_are_roughly_balanced(task, make_env):
-    assert 0.4 <= _yes_fraction(make_env(task), range(100)) <= 0.6
+@pytest.mark.parametrize("stratified", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["v0", "v1"])
+def test_yes_no_tasks_are_roughly_balanced(task, stratified, make_env):
+    """Balanced over 60 seeds (v1's draw returns the drawn answer by construction, checked in
+    tests/envs/test_cues.py; its balance over seeds runs with the slow tests)."""
+    assert 0.35 <= _yes_fraction(make_env(task, stratified=stratified), range(60)) <= 0.65
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", YES_NO_TASKS)
 def test_yes_no_tasks_are_balanced_over_1000_seeds(task, make_env):
-    assert 0.45 <= _yes_fraction(make_env(task), range(1000)) <= 0.55
+    assert 0.45 <= _yes_fraction(make_env(task, stratified=True), range(1000)) <= 0.55
 
 
 def _independent_outcome(task: str, start: dict, seconds: float) -> bool:

@@ -37,7 +37,7 @@ def test_envs_lists_templates_by_split_and_a_program(capsys):
     assert main(["envs", "--task", "RollOff", "--templates"]) == 0
     out = capsys.readouterr().out
     assert '"op": "off"' in out and "heldout" in out and "paraphrase" in out and "flipped Will the ball stay on the platform?" in out
-    assert "physground/RollOff-v0" in out and "8/4/5" in out
+    assert "physground/RollOff-v1" in out and "8/4/5" in out
 
 
 def _rows(path):
