@@ -30,6 +30,7 @@ from physground.agent.configs import CueConfig
 from physground.agent.experts import ExpertStep
 from physground.agent.policies import Inputs, Policy
 from physground.envs.cues import CUES, cue_features, feature_size
+from physground.envs.programs import negate
 
 CUE_AGENTS: tuple[str, ...] = (*(f"cue-{name}" for name in CUES), "cue-all")
 """The cue baseline agents."""
@@ -80,7 +81,7 @@ class CuePolicy(Policy):
         flipped = [False] * len(scenes)
         if self.yes_no:
             programs = infos.get("program") or [None] * len(scenes)
-            flipped = [p is not None and p != self.semantics.task_program(s) for p, s in zip(programs, scenes)]
+            flipped = [p is not None and p == negate(self.semantics.task_program(s)) for p, s in zip(programs, scenes)]
         return {"features": features, "flipped": torch.tensor(flipped)}
 
     def forward(self, inputs: Inputs) -> tuple[torch.Tensor, torch.Tensor]:

@@ -330,7 +330,7 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
     agent = AgentSpec(
         agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics, parser=args.parser,
         lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, image_size=args.image_size,
-        **given_options(args, "multisamples"),
+        **given_options(args, "multisamples", "task_version"),
     )
     overrides = {section: given_fields(args, section) for section in TRAINER_CONFIGS}
     # shortcuts of the most used settings: the agent's own trainer's fields
@@ -344,7 +344,7 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
     run = train_agent(spec, args.out or default_run_dir(agent), resume=args.resume)
     metrics = run.read_metrics()
     final = metrics.get("final", {})
-    shown = {k: round(v, 4) for k, v in final.items() if isinstance(v, float) and k in ("episodic_return", "success_rate", "reward", "charts/val_accuracy")}
+    shown = {k: round(v, 4) for k, v in final.items() if isinstance(v, float) and k in ("episodic_return", "success_rate", "reward", "charts/val_accuracy", "train_accuracy")}
     print(f"run: {run.path}  finished: {metrics.get('finished', True)}  {shown}")
     return 0
 
@@ -561,14 +561,15 @@ def _add_perception_training_args(p: argparse.ArgumentParser, settings: str) -> 
 
 
 def _add_trainer_arguments(p: argparse.ArgumentParser) -> None:
-    """``--ppo.*``, ``--grpo.*``, ``--sft.*``: every hyper-parameter of the three trainers (those
-    that ``--steps`` sets excepted), applied over the agent's defaults."""
-    from physground.agent.configs import GRPOConfig, PPOConfig, SFTConfig
+    """``--ppo.*``, ``--grpo.*``, ``--sft.*``, ``--fit.*``: every hyper-parameter of the trainers
+    (those that ``--steps`` sets excepted), applied over the agent's defaults."""
+    from physground.agent.configs import CueConfig, GRPOConfig, PPOConfig, SFTConfig
     from physground.experiments.cli_options import add_arguments
 
     add_arguments(p, PPOConfig, "ppo", skip=("total_steps",))
     add_arguments(p, GRPOConfig, "grpo", skip=("updates",))
     add_arguments(p, SFTConfig, "sft", skip=("examples",))
+    add_arguments(p, CueConfig, "fit", skip=("examples",))
 
 
 def _command_line() -> str:
@@ -700,8 +701,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None)
     p.set_defaults(handler=_cmd_bench_dynamics)
 
-    p = sub.add_parser("train-agent", help="train an agent on a task (PPO, GRPO or SFT, by agent)")
-    p.add_argument("--agent", required=True, help="vlm-zero-shot, vlm-ppo, vlm-grpo, vlm-sft, hybrid, hybrid-gold-program, hybrid-oracle, hybrid-no-dynamics, hybrid-task-code, hybrid-task-code-oracle, hybrid-task-code-no-dynamics, hybrid-task-slots, mlp")
+    p = sub.add_parser("train-agent", help="train an agent on a task (PPO, GRPO, SFT or a cue baseline's fit, by agent)")
+    p.add_argument("--agent", required=True, help="vlm-zero-shot, vlm-ppo, vlm-grpo, vlm-sft, hybrid, hybrid-gold-program, hybrid-oracle, hybrid-no-dynamics, hybrid-task-code, hybrid-task-code-oracle, hybrid-task-code-no-dynamics, hybrid-task-slots, mlp, cue-<cue> (count, top-offset, top-x, surface, zone, block-start, ball-start, asked), cue-all")
+    p.add_argument("--task-version", type=int, default=None, help="task suite version (default: the newest, envs.TASK_VERSION; 0 = before the yes/no tasks were balanced within their cues' strata)")
     p.add_argument("--task", required=True, help="a physground task, or any gymnasium id for the mlp agent (e.g. CartPole-v1)")
     p.add_argument("--steps", type=int, default=None, help="environment steps (answers) to train on; default per agent (agent.training.DEFAULT_STEPS)")
     p.add_argument("--seed", type=int, default=0)

@@ -92,3 +92,19 @@ def test_the_logistic_fit_recovers_the_frequencies_of_a_lookup():
     weight, bias, accuracy = fit_logistic(x, y, 2, regularisation=1e4)
     probabilities = torch.softmax(torch.as_tensor(np.eye(2) @ weight.T + bias), -1)[:, 0].numpy()
     assert probabilities == pytest.approx([0.75, 0.25], abs=1e-3) and accuracy == pytest.approx(0.75)
+
+
+def test_the_command_line_trains_a_cue_baseline_and_reports_chance(tmp_path, capsys):
+    from physground.experiments.cli import main
+
+    run = tmp_path / "cue"
+    argv = ["train-agent", "--agent", "cue-surface", "--task", "RollOff", "--steps", "40", "--fit.regularisation", "2", "--task-version", "0", "--out", str(run)]
+    assert main(argv) == 0
+    config = __import__("json").loads((run / "config.json").read_text())
+    assert config["fit"] == {"examples": 40, "regularisation": 2.0} and config["agent"]["task_version"] == 0
+    capsys.readouterr()
+    assert main(["eval-agent", "--run", str(run), "--tasks", "RollOff,Push", "--episodes", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "chance-normalised" in out and "50.0 %" in out  # RollOff's chance: one of two answers
+    assert main(["train-agent", "--agent", "cue-surface", "--task", "RollOff", "--task-version", "3", "--out", str(tmp_path / "bad")]) == 2
+    assert "task version must be an integer in [0, 1], got 3" in capsys.readouterr().err
