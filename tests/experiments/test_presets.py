@@ -33,6 +33,7 @@ GOOD = "name: x\nagents: [vlm-ppo]\ntrain_tasks: [TowerStability]\ntest_tasks: a
         (GOOD + "slurm: {gpus_per_node: -1}\n", "slurm.gpus_per_node must be >= 0"),
         (GOOD + "slurm: {cpus: 4}\n", "slurm: unknown field 'cpus'"),
         (GOOD.replace("seeds: [0]", "seeds: []"), "seeds must be a non-empty list"),
+        (GOOD + "task_version: 2\n", "task version must be an integer in \\[0, 1\\], got 2"),
     ],
 )
 def test_a_bad_preset_is_one_line_naming_the_file_field_and_value_and_writes_nothing(text, message, tmp_path, capsys):
@@ -79,3 +80,25 @@ def test_submitit_takes_the_parameters_and_writes_them_into_the_sbatch_script(tm
     executor.update_parameters(**slurm_parameters(Preset.load("full", slurm={"partition": "gpu"})))
     assert executor._executor.parameters == {"time": 60, "cpus_per_task": 4, "mem": "32GB", "ntasks_per_node": 1, "nodes": 1, "gpus_per_node": 1,
                                              "array_parallelism": 64, "partition": "gpu"}
+
+
+def test_a_recorded_preset_loads_with_what_its_missing_fields_meant(tmp_path):
+    """An ablation directory's preset.json is a preset; a record without task_version means v0
+    (and is the same preset as the loaded one), the YAML presets default to the newest suite."""
+    import json
+    from dataclasses import asdict
+
+    from physground.envs import TASK_VERSION
+    from physground.experiments.ablation import is_recorded_preset
+
+    yaml_path = tmp_path / "x.yaml"
+    yaml_path.write_text("name: x\nagents: [cue-all]\ntrain_tasks: [TowerStability]\ntest_tasks: [TowerStability]\nseeds: [0]\nsteps: {cue-all: 20}\n")
+    record = json.loads(json.dumps(asdict(Preset.load(str(yaml_path)))))
+    del record["task_version"], record["multisamples"]  # as recorded before those fields existed
+    path = tmp_path / "preset.json"
+    path.write_text(json.dumps(record))
+    recorded = Preset.load(str(path))
+    assert recorded.task_version == 0 and recorded.multisamples == 0 and is_recorded_preset(record, recorded)
+    assert Preset.load("quick").task_version == TASK_VERSION and not is_recorded_preset(record, Preset.load(str(path), task_version=1))
+    specs = [training_spec_of(recorded, c) for c in cells_of(recorded)]
+    assert specs[0].agent.task_version == 0 and specs[0].agent.vlm is None
