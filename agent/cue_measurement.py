@@ -20,7 +20,7 @@ import numpy as np
 
 from physground import envs
 from physground.agent.cues import CUE_AGENTS, CuePolicy, agent_cues, fit_cue_policy
-from physground.agent.evaluation import EVAL_SEED
+from physground.agent.evaluation import EVAL_SEED, normalised, option_successes
 from physground.agent.experts import ExpertStep, expert_steps
 from physground.agent.policies import oracle_infos
 from physground.envs.cues import present
@@ -42,14 +42,7 @@ def _evaluation_chunk(task: str, task_version: int, first_seed: int, n: int) -> 
         for seed in range(first_seed, first_seed + n):
             _, info = env.reset(seed=seed)
             step = ExpertStep(np.zeros((1, 1, 3), np.uint8), env.prompt, info["scene"], info["program"], int(info.get("label", -1)), info.get("task_label"))
-            successes = None
-            if not spec.is_yes_no:
-                state = env.get_state()
-                successes = []
-                for action in range(int(env.action_space.n)):
-                    env.set_state(state)
-                    successes.append(float(env.step(action)[4].get("is_success", False)))
-            out.append(CueEpisode(step, successes))
+            out.append(CueEpisode(step, None if spec.is_yes_no else option_successes(env)))
     finally:
         env.close()
     return out
@@ -114,7 +107,7 @@ def score(task: str, fit: list[ExpertStep], episodes: list[CueEpisode], agents: 
         wins = [float(a == e.step.action) if yes_no else e.successes[a] for a, e in zip(actions, episodes)]
         accuracy = float(np.mean(wins))
         out[agent] = {"accuracy": accuracy, "interval": wilson_interval(sum(wins), len(wins)), "chance": chance,
-                      "normalised": (accuracy - chance) / (1 - chance) if chance < 1 else float("nan"), "episodes": len(wins),
+                      "normalised": normalised(accuracy, chance), "episodes": len(wins),
                       "train_accuracy": fitted["train_accuracy"]}
     return out
 

@@ -139,6 +139,23 @@ def imagination_ceiling(
     return {key: (float(np.mean(v)) if v else None) for key, v in hits.items()}
 
 
+def normalised(accuracy: float, chance: float) -> float:
+    """The chance-normalised score ``(accuracy - chance) / (1 - chance)``: 0 at chance, 1 perfect."""
+    return (accuracy - chance) / (1.0 - chance) if chance < 1.0 else float("nan")
+
+
+def option_successes(env: Any) -> list[float]:
+    """Whether each action of a one-step episode succeeds (1.0) or not, each tried from the env's
+    current state (``get_state`` / ``set_state``: a physground env or ``StateCapture``); the env is
+    left after the last action's step."""
+    start = env.get_state()
+    wins = []
+    for action in range(int(env.action_space.n)):
+        env.set_state(start)
+        wins.append(float(env.step(action)[4].get("is_success", False)))
+    return wins
+
+
 def chance_level(task: str, episodes: int, seed: int = EVAL_SEED, rollouts: int = 16, task_version: int = envs.TASK_VERSION) -> dict[str, Any]:
     """The success rate of uniformly random answers on the evaluation episodes ``evaluate_policy``
     uses (seeds ``seed`` .. ``seed + episodes - 1``, suite version ``task_version``): the level that chance-normalised scores
@@ -168,13 +185,10 @@ def chance_level(task: str, episodes: int, seed: int = EVAL_SEED, rollouts: int 
     try:
         for e in range(episodes):
             env.reset(seed=seed + e)
-            start = env.get_state()
             if spec.is_one_step:
-                wins = []
-                for action in range(n):
-                    env.set_state(start)
-                    wins.append(float(env.step(action)[4].get("is_success", False)))
+                wins = option_successes(env)
             else:
+                start = env.get_state()
                 rng = np.random.default_rng([seed, e])
                 wins = []
                 for _ in range(rollouts):

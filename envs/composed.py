@@ -280,8 +280,7 @@ class PushQuestionConfig(YesNoConfig):
         super().validate()
         PushConfig(strengths=self.strengths, zone_length=self.zone_length, surfaces=self.surfaces, sim_seconds=self.sim_seconds,
                    min_travel=self.min_travel, block_colours=self.block_colours)
-        if self.start_shift != (0.0, 0.0):
-            check_range("start_shift", self.start_shift, 0.0, 0.3)
+        check_range("start_shift", self.start_shift, 0.0, 0.3)
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,8 @@ def zone_cue(scene: Scene) -> np.ndarray:
 
 
 def block_start_cue(scene: Scene) -> np.ndarray:
-    on_mat = [o for o in _objects(scene, "cube") if _by_id(scene, "mat") is not None]
-    return binned(on_mat[0]["position"][0] if on_mat else None, -0.33, 0.02, 33)
+    cubes = _objects(scene, "cube") if _by_id(scene, "mat") is not None else []
+    return binned(cubes[0]["position"][0] if cubes else None, -0.33, 0.02, 33)
 
 
 def ball_start_cue(scene: Scene) -> np.ndarray:

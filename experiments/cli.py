@@ -350,9 +350,8 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval_agent(args: argparse.Namespace) -> int:
-    from physground.agent.evaluation import chance_level, evaluate_run
+    from physground.agent.evaluation import chance_level, evaluate_run, normalised
     from physground.envs import BASE_TASKS, COMPOSED_TASKS
-    from physground.experiments.report import normalised
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")

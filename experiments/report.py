@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from physground import envs
+from physground.agent.evaluation import normalised
 from physground.envs.files import atomic_write, atomic_write_text
 from physground.experiments.stats import bootstrap_ci, bootstrap_statistic
 
@@ -53,11 +54,6 @@ def _fmt(point: float, low: float, high: float) -> str:
         return "—"
     pct = lambda v: round(v * 100)  # noqa: E731 - an int: no "-0" for a tiny negative value
     return f"{pct(point)} [{pct(low)}, {pct(high)}]"
-
-
-def normalised(accuracy: float, chance: float) -> float:
-    """The chance-normalised score ``(accuracy - chance) / (1 - chance)``: 0 at chance, 1 perfect."""
-    return (accuracy - chance) / (1.0 - chance) if chance < 1.0 else float("nan")
 
 
 def summarise(preset: Any, cells: list[dict[str, Any]], chance: dict[str, float] | None = None) -> dict[str, Any]:
