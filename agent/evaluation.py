@@ -12,7 +12,7 @@ import torch
 
 from physground import envs
 from physground.agent.executor import APPLY_ERRORS
-from physground.agent.factory import AgentSpec, build_policy, env_factory, load_agent
+from physground.agent.factory import AgentSpec, build_policy, env_factory, is_physground, load_agent
 from physground.agent.policies import Policy, oracle_infos
 from physground.agent.ppo import _stack_observations
 from physground.envs.scene import DEFAULT_MULTISAMPLES
@@ -40,15 +40,21 @@ def reset_batches(env: Any, seed: int, episodes: int, batch: int = 8) -> Iterato
 @torch.no_grad()
 def evaluate_policy(
     policy: Policy, task: str, episodes: int, image_size: int = 128, seed: int = EVAL_SEED, batch: int = 8, multisamples: int = DEFAULT_MULTISAMPLES,
-    phrasing: str = "canonical", task_version: int = envs.TASK_VERSION,
+    phrasing: str = "canonical", task_version: int = envs.TASK_VERSION, reset_cache: str | Path | None = None,
 ) -> dict[str, float]:
     """Greedy actions over ``episodes`` episodes: mean return, success rate (accuracy for yes/no
     tasks), invalid answers, and per episode (in seed order, so that runs evaluated on the same
     seeds can be paired) returns and successes. ``phrasing`` is the split the prompts are drawn
     from (``envs.phrasings.SPLITS``; the scenes do not depend on it); ``task_version`` the task
-    suite's version. Policies that read no image get unrendered observations."""
+    suite's version. Policies that read no image get unrendered observations. With ``reset_cache``
+    (a folder) the episodes' resets are replayed from it when another evaluation drew them before
+    (:class:`~physground.agent.reset_cache.CachedResets`: the same episodes, bit for bit)."""
     policy.eval()
     make = env_factory(task, image_size, multisamples, phrasing, task_version, render=policy.reads_images)
+    if reset_cache is not None and is_physground(task):
+        from physground.agent.reset_cache import CachedResets
+
+        plain, make = make, lambda: CachedResets(plain(), reset_cache)
     env_list = [make() for _ in range(min(batch, episodes))]
     returns, successes, invalid = [], [], 0
     next_seed = seed
@@ -264,10 +270,12 @@ def result_key(task: str, phrasing: str = "canonical") -> str:
     return task if phrasing == "canonical" else f"{task}@{phrasing}"
 
 
-def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int, record: bool = True, phrasings: tuple[str, ...] = ("canonical",)) -> dict[str, dict[str, float]]:
+def evaluate_run(
+    run_dir: str | Path, tasks: list[str], episodes: int, record: bool = True, phrasings: tuple[str, ...] = ("canonical",), reset_cache: str | Path | None = None,
+) -> dict[str, dict[str, float]]:
     """Evaluate a run's agent on ``tasks`` with prompts from each phrasing split (results keyed by
     :func:`result_key`); with ``record`` the results are also added to its ``eval.json``
-    (:func:`record_evaluation`)."""
+    (:func:`record_evaluation`); ``reset_cache`` as for :func:`evaluate_policy`."""
     spec, policy = load_agent(run_dir)
     results = {}
     for phrasing in phrasings:
@@ -275,6 +283,7 @@ def evaluate_run(run_dir: str | Path, tasks: list[str], episodes: int, record: b
             name = envs.task_spec(task).name if task in envs.TASKS or task.startswith("physground/") else task
             results[result_key(name, phrasing)] = evaluate_policy(
                 policy.for_task(name), name, episodes, spec.image_size, multisamples=spec.multisamples, phrasing=phrasing, task_version=spec.task_version,
+                reset_cache=reset_cache,
             )
     if record:
         record_evaluation(run_dir, results)

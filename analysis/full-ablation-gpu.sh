@@ -2,7 +2,7 @@
 # The full ablation on the device tool's GPU machine, in calls of under 10 minutes:
 #   bash analysis/full-ablation-gpu.sh start 540     # set up, start the ablation in its own session, wait
 #   bash analysis/full-ablation-gpu.sh wait 570      # (repeat) wait up to N s more, print progress
-#   bash analysis/full-ablation-gpu.sh collect        # wait up to 2 min, stop it if still running, write reports, tar to $OUT
+#   bash analysis/full-ablation-gpu.sh collect [N]    # wait up to N s (default 120), stop it if still running, write reports, tar to $OUT
 # Needs `.whl` and `.gl` carried (../shared/device/README.md). Output: /tmp/full (results/full when committed).
 # To finish a partial run (e.g. the missing vlm-grpo cells of results/full):
 #   FROM=results/full AGENTS=hybrid,hybrid-oracle WORKERS=36 bash analysis/full-ablation-gpu.sh start 540
@@ -51,12 +51,12 @@ case "$1" in
   wait) wait_for "${2:-570}" ;;
   collect)
     # a run whose cells are all done may still be writing its reports: give it two minutes to end
-    kill -0 "$(cat /tmp/full.pid)" 2>/dev/null && wait_for 120
+    kill -0 "$(cat /tmp/full.pid)" 2>/dev/null && wait_for "${2:-120}"
     if kill -0 "$(cat /tmp/full.pid)" 2>/dev/null; then
-      kill -INT -- -"$(cat /tmp/full.pid)"; sleep 60; kill -KILL -- -"$(cat /tmp/full.pid)" 2>/dev/null
+      kill -INT -- -"$(cat /tmp/full.pid)"; sleep 30; kill -KILL -- -"$(cat /tmp/full.pid)" 2>/dev/null
       python3 -c "from physground.experiments.ablation import Preset; from physground.experiments.report import write_reports; write_reports(Preset.load('$PRESET'), '$OUTDIR')"
     fi
     progress; tail -20 /tmp/full.log
-    tar czf "$OUT/full.tgz" --exclude='checkpoint*' --exclude='*.safetensors' --exclude='*.pt' -C /tmp full /tmp/full.log
+    tar czf "$OUT/full.tgz" --exclude=reset-cache --exclude='checkpoint*' --exclude='*.safetensors' --exclude='*.pt' -C /tmp full /tmp/full.log
     ls -la "$OUT" ;;
 esac

@@ -245,6 +245,9 @@ class CellInterrupted(RuntimeError):
     recorded (``--resume`` continues it)."""
 
 
+RESET_CACHE = "reset-cache"
+"""The ablation folder's cache of evaluation resets (``agent.reset_cache``; not a result: safe to delete)."""
+
 CELL_LOCK_WAIT = 120.0
 """Seconds a cell waits for another process still holding it (a cell of a killed ablation that is
 checkpointing) before giving up."""
@@ -282,9 +285,10 @@ def _run_locked_cell(preset: Preset, cell: Cell, folder: Path) -> dict[str, Any]
     if not metrics.get("finished", True):
         raise CellInterrupted(f"{cell.name}: training stopped after update {metrics.get('updates')} of its budget; checkpointed, --resume continues it")
     trained = time.time()
-    results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes, phrasings=preset.test_phrasings)
+    cache = folder.parent.parent / RESET_CACHE  # every cell evaluates on the same episodes: drawn once
+    results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes, phrasings=preset.test_phrasings, reset_cache=cache)
     if preset.composed_tasks and reads_the_question(cell.agent):
-        results.update(evaluate_run(folder, list(preset.composed_tasks), preset.eval_episodes))  # their own questions, canonical wording
+        results.update(evaluate_run(folder, list(preset.composed_tasks), preset.eval_episodes, reset_cache=cache))  # their own questions, canonical wording
     record = {
         **asdict(cell), "results": results, "history": metrics.get("history", []),
         "seconds": {"train": round(trained - started, 1), "eval": round(time.time() - trained, 1)},
