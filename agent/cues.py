@@ -105,7 +105,7 @@ class CuePolicy(Policy):
         return other
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, regularisation: float = 1.0) -> tuple[np.ndarray, np.ndarray, float]:
+def fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, regularisation: float = 1.0, max_iter: int = 500) -> tuple[np.ndarray, np.ndarray, float]:
     """Multinomial logistic regression with an L2 penalty on the weights (not the biases): the
     minimiser of ``regularisation * sum_i CE(W x_i + b, y_i) + |W|^2 / 2`` (scikit-learn's objective
     for ``C = regularisation``), by L-BFGS in float64.
@@ -115,6 +115,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, regularisation: flo
         y: (N,) class indices in [0, ``classes``).
         classes: Number of classes K.
         regularisation: Inverse penalty strength.
+        max_iter: L-BFGS iterations at most.
 
     Returns:
         (W (K, F), b (K,), training accuracy).
@@ -123,7 +124,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, regularisation: flo
     targets = torch.as_tensor(y, dtype=torch.long)
     weight = torch.zeros(classes, features.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=500, tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
 
     def objective() -> torch.Tensor:
         optimiser.zero_grad()

@@ -494,10 +494,12 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 def _cmd_probe(args: argparse.Namespace) -> int:
     from physground.experiments.probing import run_probing
 
-    if args.scenes < 10:
-        raise ValueError(f"--scenes must be at least 10 (5-fold cross-validation), got {args.scenes}")
+    if args.scenes < 50:
+        raise ValueError(f"--scenes must be at least 50 (nested cross-validation, probes within each block count), got {args.scenes}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     runs = [r for r in ([args.run] + (args.runs.split(",") if args.runs else [])) if r]
-    result = run_probing(runs, args.scenes, args.out or args.run or "out/probing")
+    result = run_probing(runs, args.scenes, args.out or args.run or "out/probing", seeds=args.seeds, random_network=not args.no_random_network)
     print(result["table"])
     return 0
 
@@ -758,10 +760,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p, SlurmConfig, "slurm")  # each cell's SLURM resources over the preset's
     p.set_defaults(handler=_cmd_ablate)
 
-    p = sub.add_parser("probe", help="linear probes per VLM layer for physical quantities (base VLM vs trained runs)")
+    p = sub.add_parser("probe", help="linear probes per VLM layer for physical quantities, with controls (base, random-init and trained VLMs)")
     p.add_argument("--run", default=None, help="a trained VLM agent's run directory")
     p.add_argument("--runs", default=None, help="more run directories, comma-separated")
-    p.add_argument("--scenes", type=int, default=300, help="scenes per task (default 300)")
+    p.add_argument("--scenes", type=int, default=300, help="scenes per scene set and seed (default 300)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds: fresh scenes, folds, control labels and random weights each (default 3)")
+    p.add_argument("--no-random-network", action="store_true", help="leave out the randomly initialised VLM")
     p.add_argument("--out", default=None, help="where probing.png/.md/.json go (default: the run directory)")
     p.set_defaults(handler=_cmd_probe)
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
 import pytest
 
 from physground.envs import SceneConfig, TowerStabilityEnv
 from physground.experiments.cli import main
-from physground.experiments.probing import logistic_accuracy, ridge_r2
+from physground.experiments.probing import (
+    PROBE_SEED,
+    QUANTITIES,
+    ProbeData,
+    control_targets,
+    logistic_accuracy,
+    probe_datasets,
+    probe_features,
+    randomise_weights,
+    ridge_r2,
+    seed_interval,
+    within_group_accuracy,
+)
 from physground.experiments.real_images import read_labels
 from physground.perception.images import square_resize
 
@@ -22,6 +35,95 @@ def test_probes_decode_what_is_there_and_not_what_is_not():
     labels = (x[:, 5] > 0).astype(float)
     assert logistic_accuracy(x, labels) > 0.9
     assert logistic_accuracy(x, rng.integers(0, 2, 300).astype(float)) < 0.65
+
+
+def _data(x: np.ndarray, y: np.ndarray, types: np.ndarray, kind: str = "classification", groups: np.ndarray | None = None) -> ProbeData:
+    return ProbeData("q", kind, [], [], y, types, x, groups)
+
+
+def test_the_control_task_gives_a_type_one_label_and_exposes_memorising_features():
+    """Features that only identify the scene type decode control labels, not the quantity: their
+    selectivity is negative; features carrying the quantity but not the type are selective."""
+    rng = np.random.default_rng(1)
+    types = rng.integers(0, 12, 400)
+    y = (rng.random(400) < 0.5).astype(float)  # not a function of the type
+    data = _data(np.eye(12)[types] + 0.05 * rng.normal(size=(400, 12)), y, types)
+    control = control_targets(data, seed=0)
+    assert all(len(set(control[types == t])) == 1 for t in np.unique(types))
+    assert set(np.unique(control)) == {0.0, 1.0}
+    memorising = probe_features(data.cues, data, seed=0)
+    assert memorising["control"] > 0.9 and memorising["score"] < 0.62
+    reading = probe_features(np.column_stack([y + 0.3 * rng.normal(size=400), rng.normal(size=(400, 5))]), data, seed=0)
+    assert reading["score"] > 0.85 and reading["score"] - reading["control"] > 0.25
+
+
+def test_regression_control_labels_come_from_the_quantitys_values_and_skip_undefined_targets():
+    rng = np.random.default_rng(2)
+    types = rng.integers(0, 5, 200)
+    y = rng.normal(size=200)
+    y[:20] = np.nan
+    data = _data(rng.normal(size=(200, 3)), y, types, kind="regression")
+    control = control_targets(data, seed=3)
+    assert set(control.tolist()) <= set(y[20:].tolist())
+    out = probe_features(data.cues, data, seed=0)  # NaN targets left out, not propagated
+    assert np.isfinite(out["score"]) and np.isfinite(out["control"])
+
+
+def test_the_count_controlled_probe_separates_count_from_what_varies_within_a_count():
+    """A feature that is the count predicts falls overall but nothing within a count; a feature
+    that decides falls within each count does."""
+    rng = np.random.default_rng(3)
+    counts = rng.integers(2, 6, 600)
+    within = rng.normal(size=600)
+    falls = ((counts >= 4) ^ (within > 1.0)).astype(float)  # mostly the count, partly within
+    count_only = within_group_accuracy(np.column_stack([counts, rng.normal(size=600)]), falls, counts)
+    physical = within_group_accuracy(np.column_stack([within, rng.normal(size=600)]), falls, counts)
+    assert count_only["scenes"] == physical["scenes"] == 600
+    assert abs(count_only["accuracy"] - count_only["majority"]) < 0.05 < physical["accuracy"] - physical["majority"]
+    pure = within_group_accuracy(np.column_stack([counts]), (counts >= 4).astype(float), counts)
+    assert pure["scenes"] == 0 and np.isnan(pure["accuracy"])  # no count holds both answers
+
+
+def test_seed_intervals_are_t_intervals():
+    mean, low, high = seed_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and high - mean == pytest.approx(4.303 / np.sqrt(3))
+    assert seed_interval([0.5]) == (0.5, 0.5, 0.5)
+
+
+def test_random_weights_are_fresh_reproducible_and_keep_norms_neutral(llava_dir):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    def randomised(seed: int) -> torch.nn.Module:
+        model = AutoModelForImageTextToText.from_pretrained(llava_dir)
+        randomise_weights(model, seed)
+        return model
+
+    trained = dict(AutoModelForImageTextToText.from_pretrained(llava_dir).named_parameters())
+    first, again, other = (dict(randomised(s).named_parameters()) for s in (0, 0, 1))
+    matrices = [name for name, p in trained.items() if p.dim() >= 2]
+    assert matrices and all(not torch.equal(first[n], trained[n]) for n in matrices)
+    assert all(torch.equal(first[n], again[n]) for n in trained)
+    assert any(not torch.equal(first[n], other[n]) for n in matrices)
+    norms = [n for n in trained if "norm" in n and n.endswith("weight")]
+    assert norms and all(torch.all(first[n] == 1) for n in norms)
+    assert all(float(first[n].std()) == pytest.approx(0.02, rel=0.3) for n in matrices if first[n].numel() > 1000)
+
+
+def test_probe_datasets_hold_the_quantities_of_their_scenes():
+    data = {d.name: d for d in probe_datasets(6, seed=0, image_size=32)}
+    assert list(data) == list(QUANTITIES)
+    towers = data["tower falls"]
+    assert towers.images is data["number of blocks"].images and len(towers.images) == 6
+    assert set(towers.targets.tolist()) <= {0.0, 1.0} and np.array_equal(towers.groups, data["number of blocks"].targets)
+    support, above = data["support offset after removal"].targets, data["blocks above the removed one"].targets
+    env = gym.make("physground/BlockRemoval-v0", scene={"render_images": False})
+    for i in range(6):
+        scene = env.reset(seed=PROBE_SEED + i)[1]["scene"]
+        level = scene["meta"]["tower"].index(scene["meta"]["red"])
+        assert above[i] == len(scene["meta"]["tower"]) - 1 - level and np.isnan(support[i]) == (level == 0)
+    env.close()
+    assert all(np.isfinite(data[q].targets).all() for q in ("ball speed", "landing position", "basket offset from landing"))
 
 
 @pytest.fixture
