@@ -12,7 +12,7 @@ import torch
 
 from physground import envs
 from physground.agent.executor import APPLY_ERRORS
-from physground.agent.factory import AgentSpec, build_policy, env_factory, is_physground, load_agent
+from physground.agent.factory import AgentSpec, build_policy, env_factory, load_agent
 from physground.agent.policies import Policy, oracle_infos
 from physground.agent.ppo import _stack_observations
 from physground.envs.scene import DEFAULT_MULTISAMPLES
@@ -50,11 +50,7 @@ def evaluate_policy(
     (a folder) the episodes' resets are replayed from it when another evaluation drew them before
     (:class:`~physground.agent.reset_cache.CachedResets`: the same episodes, bit for bit)."""
     policy.eval()
-    make = env_factory(task, image_size, multisamples, phrasing, task_version, render=policy.reads_images)
-    if reset_cache is not None and is_physground(task):
-        from physground.agent.reset_cache import CachedResets
-
-        plain, make = make, lambda: CachedResets(plain(), reset_cache)
+    make = env_factory(task, image_size, multisamples, phrasing, task_version, render=policy.reads_images, reset_cache=reset_cache)
     env_list = [make() for _ in range(min(batch, episodes))]
     returns, successes, invalid = [], [], 0
     next_seed = seed

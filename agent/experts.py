@@ -9,7 +9,7 @@ VLM on these; the cue baselines (``agent.cues``) fit their classifiers to them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -39,9 +39,9 @@ class ExpertStep:
 
 
 def expert_steps(task: str, n: int, seed: int, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES, render: bool = True,
-                 task_version: int = TASK_VERSION) -> Iterator[ExpertStep]:
+                 task_version: int = TASK_VERSION, seeds: Callable[[int], int] | None = None) -> Iterator[ExpertStep]:
     """``n`` expert steps of ``task`` (at suite version ``task_version``) from episodes seeded
-    ``seed``, ``seed + 1``, ...
+    ``seed``, ``seed + 1``, ... (or, with ``seeds``, episode ``e`` seeded ``seeds(e)``).
 
     Raises:
         ValueError: A task without an expert (a choice task without ``best_action``).
@@ -54,7 +54,7 @@ def expert_steps(task: str, n: int, seed: int, image_size: int = 128, multisampl
     made, episode = 0, 0
     try:
         while made < n:
-            obs, info = env.reset(seed=seed + episode)
+            obs, info = env.reset(seed=seed + episode if seeds is None else seeds(episode))
             episode += 1
             if spec.is_one_step:
                 action = int(info["label"]) if spec.is_yes_no else int(env.best_action())

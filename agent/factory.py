@@ -228,13 +228,19 @@ def is_physground(task: str) -> bool:
 
 
 def env_factory(task: str, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES, phrasing: str = "canonical",
-                task_version: int = envs.TASK_VERSION, render: bool = True) -> Callable[[], gym.Env]:
+                task_version: int = envs.TASK_VERSION, render: bool = True, reset_cache: str | Path | None = None) -> Callable[[], gym.Env]:
     """A constructor of the task's env (physground tasks at suite version ``task_version`` get the
     image size, anti-aliasing, the phrasing split of their prompts and, with ``render`` off, no
-    rendering: blank images for policies that read none)."""
+    rendering: blank images for policies that read none). With ``reset_cache`` (a folder), a
+    physground env's seeded resets are replayed from it when drawn before
+    (:class:`~physground.agent.reset_cache.CachedResets`: the same episodes, bit for bit)."""
     if is_physground(task):
         env_id = envs.task_spec(task).env_id_at(task_version)
         scene = {"image_size": image_size, "multisamples": multisamples, "render_images": render}
+        if reset_cache is not None:
+            from physground.agent.reset_cache import CachedResets
+
+            return lambda: CachedResets(gym.make(env_id, scene=scene, phrasing=phrasing), reset_cache)
         return lambda: gym.make(env_id, scene=scene, phrasing=phrasing)
     return lambda: gym.make(task)
 

@@ -18,6 +18,7 @@ import torch
 
 from physground.agent.configs import GRPOConfig
 from physground.agent.env_state import StateCapture
+from physground.agent.episode_seeds import episode_seed
 from physground.agent.policies import Policy, concat, oracle_infos, select, to_device
 from physground.agent.run import RunDir, StopRequest, TrainerCallback, guarded_policy_call, non_finite_error, restore_rng_states, rng_states, seed_everything
 
@@ -43,11 +44,6 @@ def grpo_loss(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantag
         loss = loss + kl_coef * kl
         stats["kl_to_reference"] = kl.detach()
     return loss, stats
-
-
-def scene_seed(seed: int, update: int, prompt: int, per_update: int) -> int:
-    """The env seed of prompt ``prompt`` of update ``update`` (resume needs no env state)."""
-    return int(np.random.SeedSequence([seed, update * per_update + prompt]).generate_state(1)[0] % 2**31)
 
 
 def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig, run: RunDir, seed: int, resume: bool = False,
@@ -86,7 +82,7 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
             groups, actions, old_lp, rewards, successes = [], [], [], [], []
             policy.eval()
             for p in range(config.prompts_per_update):
-                obs, info = env.reset(seed=scene_seed(seed, update, p, config.prompts_per_update))
+                obs, info = env.reset(seed=episode_seed(seed, update * config.prompts_per_update + p))  # resume needs no env state
                 saved = env.get_state()
                 batch = {k: (np.asarray(v)[None] if isinstance(v, np.ndarray) else (v,)) for k, v in obs.items()}
                 with torch.no_grad():

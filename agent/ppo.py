@@ -20,6 +20,7 @@ from gymnasium.vector import AutoresetMode
 
 from physground.agent.configs import PPOConfig
 from physground.agent.env_state import StateCapture
+from physground.agent.episode_seeds import EpisodeSeeds
 from physground.agent.policies import ORACLE_INFO_KEYS, Inputs, Policy, concat, oracle_infos, select, to_device
 from physground.agent.run import (
     RunDir,
@@ -205,7 +206,9 @@ def train_ppo(
         raise ValueError(f"got {len(env_fns)} env constructors for ppo.num_envs={config.num_envs}")
     fabric = L.Fabric(accelerator=accelerator, devices=1)
     seed_everything(seed)
-    envs = make_vector_env(env_fns, config.async_envs)
+    # env i plays the run's episodes i, i + N, ... (agent.episode_seeds): independent across seeds, shared across agents
+    seeded = [lambda fn=fn, i=i: EpisodeSeeds(fn(), seed, i, len(env_fns)) for i, fn in enumerate(env_fns)]
+    envs = make_vector_env(seeded, config.async_envs)
     trainable = [p for p in policy.parameters() if p.requires_grad]
     fused = accelerator in ("cpu", "cuda", "gpu")  # one fused kernel instead of a loop over tensors
     optimizer = torch.optim.Adam(trainable, lr=config.lr, eps=1e-5, fused=fused, foreach=None if fused else True)
@@ -214,7 +217,7 @@ def train_ppo(
 
     update, global_step = 0, 0
     history: list[dict[str, float]] = []
-    obs, raw_infos = envs.reset(seed=[seed + i for i in range(config.num_envs)])
+    obs, raw_infos = envs.reset()
     infos = policy_infos(raw_infos, config.num_envs)
     running_return = np.zeros(config.num_envs)
     running_length = np.zeros(config.num_envs, dtype=int)

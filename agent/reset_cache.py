@@ -1,4 +1,4 @@
-"""Resets replayed from disk: evaluation episodes drawn once, shared by every cell of an ablation.
+"""Resets replayed from disk: training and evaluation episodes drawn once, shared by every cell of an ablation.
 
 Every cell of an ablation evaluates on the same episodes (seeds from ``EVAL_SEED``), and a reset
 of a task-suite-v1 yes/no task simulates a dozen scenes to balance its answer within the strata of
@@ -13,9 +13,11 @@ from the restored state, its random generator included, exactly as after a fresh
 
 An entry is keyed by the env's id, its whole config (scene settings and phrasing split included)
 and a digest of the source of ``physground.envs``: changing how a task draws its scenes starts a
-new cache instead of replaying stale episodes. Entries are written atomically, so processes that
-draw the same seed at once both write the same content and a reader never sees half of one; an
-entry that does not parse is drawn again and rewritten. Nothing read from the cache is executed
+new cache instead of replaying stale episodes. Entries are written atomically, so a reader never sees half of one; a
+process that draws a seed first claims it (``<seed>.claim``, created exclusively), and others that
+need the seed meanwhile wait for its entry instead of drawing it too (the cells of one seed train on
+the same episodes, ``agent.episode_seeds``, and run side by side); an entry that does not parse is
+drawn again and rewritten. Nothing read from the cache is executed
 (JSON, decoded by ``envs.state_codec``).
 """
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,11 @@ def cache_key(env: gym.Env) -> str:
     return f"{env_id.replace('/', '-')}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
+CLAIM_WAIT = 120.0
+"""Seconds a reset waits for the entry of a seed another process is drawing (its ``.claim`` file)
+before drawing it itself (the claim of a killed process)."""
+
+
 class CachedResets(gym.Wrapper):
     """Replays ``reset(seed=s)`` from ``folder`` (see the module docstring); a reset without a seed
     or with options is passed through uncached.
@@ -80,20 +89,52 @@ class CachedResets(gym.Wrapper):
         if seed is None or options:
             return self.env.reset(seed=seed, options=options)
         path = self.folder / f"{int(seed)}.json"
+        claim = path.with_suffix(".claim")
         entry = self._read(path)
+        claimed = entry is None and self._claim(claim)
+        if entry is None and not claimed:  # another process is drawing this seed: its entry is on the way
+            entry = self._await(path, claim)
         if entry is not None:
             self._capture.set_state(entry["state"])
             self.hits += 1
             obs, info = self.env.unwrapped._observation(), entry["info"]
             self._remember_in_checker(obs, info)
             return obs, info
-        obs, info = self.env.reset(seed=seed)
-        state = self._capture.get_state()
-        for layer in state.get("wrappers", []):  # gymnasium's checker keeps the last observation (an image) for a warning
-            layer.pop("_previous_data", None)
-        atomic_write_text(path, json.dumps({"state": state, "info": encode_value(info)}))
+        try:
+            obs, info = self.env.reset(seed=seed)
+            state = self._capture.get_state()
+            for layer in state.get("wrappers", []):  # gymnasium's checker keeps the last observation (an image) for a warning
+                layer.pop("_previous_data", None)
+            atomic_write_text(path, json.dumps({"state": state, "info": encode_value(info)}))
+        finally:
+            if claimed:
+                claim.unlink(missing_ok=True)
         self.misses += 1
         return obs, info
+
+    def _claim(self, claim: Path) -> bool:
+        """Take ``claim`` (a file created exclusively); False when another process holds it."""
+        claim.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            return False
+
+    def _await(self, path: Path, claim: Path) -> dict[str, Any] | None:
+        """The entry another process is writing, polled while its claim stands and is younger than
+        :data:`CLAIM_WAIT` s (a claim of a killed process goes stale); None if it never comes."""
+        while True:
+            entry = self._read(path)
+            if entry is not None:
+                return entry
+            try:
+                age = time.time() - claim.stat().st_mtime
+            except FileNotFoundError:  # released: written (read again) or given up
+                return self._read(path)
+            if age > CLAIM_WAIT:
+                return None
+            time.sleep(0.02)
 
     def _remember_in_checker(self, obs: Any, info: dict[str, Any]) -> None:
         """Give gymnasium's passive checker the reset's data, as its own reset would have (its

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from physground.agent.configs import SFTConfig
+from physground.agent.episode_seeds import episode_seed
 from physground.agent.experts import expert_steps
 from physground.envs import TASK_VERSION
 from physground.envs.scene import DEFAULT_MULTISAMPLES
@@ -30,8 +31,11 @@ class SFTExample:
 
 def expert_examples(task: str, n: int, seed: int, image_size: int = 128, multisamples: int = DEFAULT_MULTISAMPLES,
                     task_version: int = TASK_VERSION) -> list[SFTExample]:
-    """``n`` (image, prompt, correct action) examples of ``task`` from the simulator (``agent.experts``)."""
-    return [SFTExample(s.image, s.prompt, s.action) for s in expert_steps(task, n, seed, image_size, multisamples, task_version=task_version)]
+    """``n`` (image, prompt, correct action) examples of ``task`` from the simulator (``agent.experts``),
+    from the training episodes of run seed ``seed`` (``agent.episode_seeds``: episode ``e`` seeded
+    ``episode_seed(seed, e)``)."""
+    steps = expert_steps(task, n, seed, image_size, multisamples, task_version=task_version, seeds=lambda e: episode_seed(seed, e))
+    return [SFTExample(s.image, s.prompt, s.action) for s in steps]
 
 
 def _collate(batch: list[SFTExample]) -> dict[str, Any]:

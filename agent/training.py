@@ -171,7 +171,8 @@ def default_run_dir(agent: AgentSpec) -> Path:
     return Path(f"runs/{agent.task.replace('/', '_')}__{agent.agent}__{agent.seed}__{int(time.time())}")
 
 
-def train_agent(spec: TrainingSpec, out: str | Path, resume: bool = False, progress: bool = True, callbacks: Sequence[TrainerCallback] = ()) -> RunDir:
+def train_agent(spec: TrainingSpec, out: str | Path, resume: bool = False, progress: bool = True, callbacks: Sequence[TrainerCallback] = (),
+                reset_cache: str | Path | None = None) -> RunDir:
     """Train ``spec``'s agent into run directory ``out`` (``metrics.json`` says whether it finished).
 
     Args:
@@ -180,6 +181,10 @@ def train_agent(spec: TrainingSpec, out: str | Path, resume: bool = False, progr
         resume: Continue the run in ``out`` from its checkpoint (same config required).
         progress: Show a progress bar.
         callbacks: Told of every update and checkpoint.
+        reset_cache: A folder: PPO's and GRPO's training resets are replayed from it when drawn
+            before, e.g. by another agent of the same seed (``agent.reset_cache``; the training
+            episodes of a seed are the same for every agent, ``agent.episode_seeds``). The run is
+            the same with or without it.
 
     Returns:
         The run directory (``read_metrics()`` holds the final metrics). A VLM agent's run also
@@ -208,11 +213,11 @@ def train_agent(spec: TrainingSpec, out: str | Path, resume: bool = False, progr
         hyper = {"agent": agent.agent, "task": agent.task, "seed": agent.seed}
         config = spec.trainer_config
         if isinstance(config, PPOConfig):
-            fns = [env_factory(agent.task, agent.image_size, agent.multisamples, task_version=agent.task_version)] * config.num_envs
+            fns = [env_factory(agent.task, agent.image_size, agent.multisamples, task_version=agent.task_version, reset_cache=reset_cache)] * config.num_envs
             train_ppo(policy, fns, config, run, seed=agent.seed, resume=resume, accelerator=spec.accelerator, progress=progress, hyperparameters=hyper,
                       callbacks=callbacks)
         elif isinstance(config, GRPOConfig):
-            train_grpo(policy, env_factory(agent.task, agent.image_size, agent.multisamples, task_version=agent.task_version), config, run, seed=agent.seed, resume=resume, progress=progress,
+            train_grpo(policy, env_factory(agent.task, agent.image_size, agent.multisamples, task_version=agent.task_version, reset_cache=reset_cache), config, run, seed=agent.seed, resume=resume, progress=progress,
                        hyperparameters=hyper, accelerator=spec.accelerator, callbacks=callbacks)
         elif isinstance(config, CueConfig):
             train_cue_policy(policy, run, agent.seed, config, agent.task_version)

@@ -246,7 +246,7 @@ class CellInterrupted(RuntimeError):
 
 
 RESET_CACHE = "reset-cache"
-"""The ablation folder's cache of evaluation resets (``agent.reset_cache``; not a result: safe to delete)."""
+"""The ablation folder's cache of training and evaluation resets (``agent.reset_cache``; not a result: safe to delete)."""
 
 CELL_LOCK_WAIT = 120.0
 """Seconds a cell waits for another process still holding it (a cell of a killed ablation that is
@@ -279,13 +279,13 @@ def _run_locked_cell(preset: Preset, cell: Cell, folder: Path) -> dict[str, Any]
     run = RunDir(folder)
     if stop_pending() is not None:
         raise CellInterrupted(f"{cell.name}: not started (the ablation is stopping)")
+    cache = folder.parent.parent / RESET_CACHE  # every cell of a seed trains, and every cell evaluates, on the same episodes: drawn once
     if not (run.has_checkpoint() and run.finished):  # else trained before an interruption, not yet evaluated
-        run = train_agent(training_spec_of(preset, cell), folder, resume=run.has_checkpoint(), progress=False)  # an interrupted training continues exactly
+        run = train_agent(training_spec_of(preset, cell), folder, resume=run.has_checkpoint(), progress=False, reset_cache=cache)  # an interrupted training continues exactly
     metrics = run.read_metrics()
     if not metrics.get("finished", True):
         raise CellInterrupted(f"{cell.name}: training stopped after update {metrics.get('updates')} of its budget; checkpointed, --resume continues it")
     trained = time.time()
-    cache = folder.parent.parent / RESET_CACHE  # every cell evaluates on the same episodes: drawn once
     results = evaluate_run(folder, list(preset.test_tasks), preset.eval_episodes, phrasings=preset.test_phrasings, reset_cache=cache)
     if preset.composed_tasks and reads_the_question(cell.agent):
         results.update(evaluate_run(folder, list(preset.composed_tasks), preset.eval_episodes, reset_cache=cache))  # their own questions, canonical wording

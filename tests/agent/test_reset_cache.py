@@ -109,3 +109,19 @@ def test_evaluation_with_the_cache_scores_the_same_episodes(tmp_path):
     assert 0 < sum(plain["successes"]) < 10, "the check needs episodes that differ"
     assert plain == cold == warm
     assert len(list(tmp_path.rglob("*.json"))) == 10
+
+
+def test_a_seed_another_process_is_drawing_is_awaited_and_a_stale_claim_is_overridden(tmp_path, monkeypatch):
+    import physground.agent.reset_cache as reset_cache
+
+    first = CachedResets(env_factory("RollOff", 32, 1)(), tmp_path)
+    claim = first.folder / "5.claim"
+    claim.parent.mkdir(parents=True)
+    claim.touch()  # "another process" holds seed 5 and has written nothing
+    monkeypatch.setattr(reset_cache, "CLAIM_WAIT", 0.2)
+    _, info = first.reset(seed=5)  # waits 0.2 s, then draws it itself
+    assert first.misses == 1 and (first.folder / "5.json").exists()
+    claim.touch()  # a fresh claim, but the entry is there: read at once
+    second = CachedResets(env_factory("RollOff", 32, 1)(), tmp_path)
+    assert_same(second.reset(seed=5)[1], info)
+    assert (second.hits, second.misses) == (1, 0)

@@ -89,7 +89,7 @@ def test_a_cell_whose_training_did_not_finish_is_neither_evaluated_nor_recorded(
     preset = Preset.load("micro")
     cell = next(c for c in cells_of(preset) if c.agent == "hybrid-task-code-oracle")
 
-    def stopped_training(spec, folder, resume=False, progress=True, callbacks=()):  # noqa: ANN001, ANN202 - as train_agent stopped by a signal
+    def stopped_training(spec, folder, resume=False, progress=True, callbacks=(), reset_cache=None):  # noqa: ANN001, ANN202 - as train_agent stopped by a signal
         run = RunDir(folder)
         run.write_metrics({"updates": 1, "finished": False, "history": []})
         return run
