@@ -14,7 +14,7 @@ from the restored state, its random generator included, exactly as after a fresh
 An entry is keyed by the env's id, its whole config (scene settings and phrasing split included)
 and a digest of the source of ``physground.envs``: changing how a task draws its scenes starts a
 new cache instead of replaying stale episodes. Entries are written atomically, so a reader never sees half of one; a
-process that draws a seed first claims it (``<seed>.claim``, created exclusively), and others that
+process that draws a seed holds ``<seed>.lock`` (``envs.files.exclusive_lock``), and others that
 need the seed meanwhile wait for its entry instead of drawing it too (the cells of one seed train on
 the same episodes, ``agent.episode_seeds``, and run side by side); an entry that does not parse is
 drawn again and rewritten. Nothing read from the cache is executed
@@ -26,8 +26,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from typing import Any
 import gymnasium as gym
 
 from physground.agent.env_state import StateCapture
-from physground.envs.files import atomic_write_text
+from physground.envs.files import atomic_write_text, exclusive_lock
 from physground.envs.state_codec import decode_value, encode_value
 
 
@@ -59,9 +57,8 @@ def cache_key(env: gym.Env) -> str:
     return f"{env_id.replace('/', '-')}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-CLAIM_WAIT = 120.0
-"""Seconds a reset waits for the entry of a seed another process is drawing (its ``.claim`` file)
-before drawing it itself (the claim of a killed process)."""
+LOCK_WAIT = 120.0
+"""Seconds a reset waits for another process drawing the same seed (it holds ``<seed>.lock``)."""
 
 
 class CachedResets(gym.Wrapper):
@@ -89,52 +86,24 @@ class CachedResets(gym.Wrapper):
         if seed is None or options:
             return self.env.reset(seed=seed, options=options)
         path = self.folder / f"{int(seed)}.json"
-        claim = path.with_suffix(".claim")
         entry = self._read(path)
-        claimed = entry is None and self._claim(claim)
-        if entry is None and not claimed:  # another process is drawing this seed: its entry is on the way
-            entry = self._await(path, claim)
-        if entry is not None:
-            self._capture.set_state(entry["state"])
-            self.hits += 1
-            obs, info = self.env.unwrapped._observation(), entry["info"]
-            self._remember_in_checker(obs, info)
-            return obs, info
-        try:
-            obs, info = self.env.reset(seed=seed)
-            state = self._capture.get_state()
-            for layer in state.get("wrappers", []):  # gymnasium's checker keeps the last observation (an image) for a warning
-                layer.pop("_previous_data", None)
-            atomic_write_text(path, json.dumps({"state": state, "info": encode_value(info)}))
-        finally:
-            if claimed:
-                claim.unlink(missing_ok=True)
-        self.misses += 1
+        if entry is None:
+            # one process draws a seed, others that need it meanwhile wait for its entry (the OS frees the lock of a killed holder)
+            with exclusive_lock(path.with_suffix(".lock"), f"reset cache entry {str(path)!r}", wait_seconds=LOCK_WAIT):
+                entry = self._read(path)
+                if entry is None:
+                    obs, info = self.env.reset(seed=seed)
+                    state = self._capture.get_state()
+                    for layer in state.get("wrappers", []):  # gymnasium's checker keeps the last observation (an image) for a warning
+                        layer.pop("_previous_data", None)
+                    atomic_write_text(path, json.dumps({"state": state, "info": encode_value(info)}))
+                    self.misses += 1
+                    return obs, info
+        self._capture.set_state(entry["state"])
+        self.hits += 1
+        obs, info = self.env.unwrapped._observation(), entry["info"]
+        self._remember_in_checker(obs, info)
         return obs, info
-
-    def _claim(self, claim: Path) -> bool:
-        """Take ``claim`` (a file created exclusively); False when another process holds it."""
-        claim.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            return True
-        except FileExistsError:
-            return False
-
-    def _await(self, path: Path, claim: Path) -> dict[str, Any] | None:
-        """The entry another process is writing, polled while its claim stands and is younger than
-        :data:`CLAIM_WAIT` s (a claim of a killed process goes stale); None if it never comes."""
-        while True:
-            entry = self._read(path)
-            if entry is not None:
-                return entry
-            try:
-                age = time.time() - claim.stat().st_mtime
-            except FileNotFoundError:  # released: written (read again) or given up
-                return self._read(path)
-            if age > CLAIM_WAIT:
-                return None
-            time.sleep(0.02)
 
     def _remember_in_checker(self, obs: Any, info: dict[str, Any]) -> None:
         """Give gymnasium's passive checker the reset's data, as its own reset would have (its

@@ -12,6 +12,7 @@ from physground.agent.factory import AgentSpec, build_policy, env_factory
 from physground.agent.ppo import train_ppo
 from physground.agent.run import RunDir
 from physground.agent.sft import expert_examples
+from physground.envs.files import exclusive_lock
 
 
 def test_streams_of_different_run_seeds_are_independent_and_below_the_evaluation_seeds():
@@ -59,7 +60,9 @@ def test_ppo_trains_on_the_stream_and_a_reset_cache_changes_nothing(tmp_path):
     entries = sorted(int(p.stem) for p in (tmp_path / "cache").rglob("*.json"))
     # 16 one-step episodes drawn, plus the two envs' next ones (SAME_STEP autoreset resets at once)
     assert entries == sorted(episode_seed(4, j) for j in range(18))
-    assert not list((tmp_path / "cache").rglob("*.claim")), "claims are released"
+    for lock in (tmp_path / "cache").rglob("*.lock"):  # released: free to take at once
+        with exclusive_lock(lock, "test"):
+            pass
     warm = _train(tmp_path / "warm", tmp_path / "cache")
     assert plain.keys() == cold.keys() == warm.keys()
     assert all(torch.equal(plain[k], cold[k]) and torch.equal(plain[k], warm[k]) for k in plain)

@@ -111,17 +111,27 @@ def test_evaluation_with_the_cache_scores_the_same_episodes(tmp_path):
     assert len(list(tmp_path.rglob("*.json"))) == 10
 
 
-def test_a_seed_another_process_is_drawing_is_awaited_and_a_stale_claim_is_overridden(tmp_path, monkeypatch):
-    import physground.agent.reset_cache as reset_cache
+def test_a_seed_another_process_is_drawing_is_awaited(tmp_path):
+    import threading
+    import time
 
-    first = CachedResets(env_factory("RollOff", 32, 1)(), tmp_path)
-    claim = first.folder / "5.claim"
-    claim.parent.mkdir(parents=True)
-    claim.touch()  # "another process" holds seed 5 and has written nothing
-    monkeypatch.setattr(reset_cache, "CLAIM_WAIT", 0.2)
-    _, info = first.reset(seed=5)  # waits 0.2 s, then draws it itself
-    assert first.misses == 1 and (first.folder / "5.json").exists()
-    claim.touch()  # a fresh claim, but the entry is there: read at once
-    second = CachedResets(env_factory("RollOff", 32, 1)(), tmp_path)
-    assert_same(second.reset(seed=5)[1], info)
-    assert (second.hits, second.misses) == (1, 0)
+    from physground.envs.files import exclusive_lock
+
+    drawer = CachedResets(env_factory("RollOff", 32, 1)(), tmp_path / "draw")
+    _, info = drawer.reset(seed=5)
+    entry = (drawer.folder / "5.json").read_text()
+    waiter = CachedResets(env_factory("RollOff", 32, 1)(), tmp_path)
+    held = threading.Event()
+
+    def other_process() -> None:  # holds seed 5's lock (a separate open file: flock conflicts as across processes), then writes the entry
+        with exclusive_lock(waiter.folder / "5.lock", "test"):
+            held.set()
+            time.sleep(0.3)
+            (waiter.folder / "5.json").write_text(entry)
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    held.wait()
+    assert_same(waiter.reset(seed=5)[1], info)
+    thread.join()
+    assert (waiter.hits, waiter.misses) == (1, 0), "it waited for the entry instead of drawing the seed again"
