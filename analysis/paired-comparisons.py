@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
+from measurement_file import write_measurement
 
 from physground import envs
 from physground.experiments.report import load_cells
@@ -94,12 +92,8 @@ def main() -> None:
         print(rows[-1], flush=True)
     if args.out:
         preset = json.loads((Path(args.ablation) / "preset.json").read_text())
-        text = (f"# Paired comparisons of `{args.ablation}`\n\n- command: `python analysis/paired-comparisons.py --ablation {args.ablation} --out {args.out}`\n"
-                f"- machine: {platform.machine()}, {os.cpu_count()} cores (CPU; a computation on the recorded cells)\n"
-                f"- date: {time.strftime('%Y-%m-%d')}; {len(preset['seeds'])} seeds, {preset['eval_episodes']} shared evaluation episodes per test task\n\n"
-                + "\n".join(rows) + "\n")
-        Path(args.out).write_text(text)
-        print(f"written: {args.out}")
+        write_measurement(args.out, f"Paired comparisons of `{args.ablation}`", f"python analysis/paired-comparisons.py --ablation {args.ablation} --out {args.out}",
+                          f"{len(preset['seeds'])} seeds, {preset['eval_episodes']} shared evaluation episodes per test task", rows)
 
 
 if __name__ == "__main__":

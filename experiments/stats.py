@@ -68,13 +68,51 @@ _OWN_DRAW = object()
 def bootstrap_statistic(seeds: Sequence[int], cells: dict[tuple, dict[int, Sequence[float]]], statistic: Callable[[dict[tuple, float]], float],
                         n: int = 2000, level: float = 0.95, seed: int = 0,
                         episodes_shared_by: Callable[[tuple], Hashable] | None = None) -> tuple[float, float, float]:
-    """Bootstrap a statistic of several cells that share seeds (e.g. within - cross gap).
+    """Bootstrap a statistic of several cells that share seeds (e.g. within - cross gap):
+    (point, lower, upper) of the percentile interval of :func:`bootstrap_replicates`.
 
     ``cells[key][seed]`` are per-episode outcomes; each resample draws seeds with replacement
     (the same draw for every cell, keeping their pairing) and episodes. Without
     ``episodes_shared_by`` episodes are drawn within each seed and cell independently; with it,
     cells whose keys map to the same value (e.g. the test task) were evaluated on the same episodes
     and get one episode draw per resample, shared by their seeds and by each other.
+
+    Raises:
+        ValueError: Cells that share episodes hold different episode counts.
+    """
+    point, stats = bootstrap_replicates(seeds, cells, statistic, n, seed, episodes_shared_by)
+    return (point, *percentile_interval(stats, level))
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """(lower, upper) percentile interval of bootstrap replicates, NaN replicates dropped (NaN, NaN if none is left)."""
+    finite = replicates[~np.isnan(replicates)]
+    if not len(finite):
+        return float("nan"), float("nan")
+    low, high = np.quantile(finite, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(low), float(high)
+
+
+def independent_difference_ci(a: tuple[float, np.ndarray], b: tuple[float, np.ndarray], level: float = 0.95) -> tuple[float, float, float]:
+    """(point, lower, upper) of ``a - b`` for two statistics bootstrapped independently
+    (:func:`bootstrap_replicates` of two runs that share no episodes, e.g. two task suites): the
+    replicates are paired index by index, which for independent resamples is a draw of the
+    difference. Use the paired :func:`bootstrap_statistic` whenever the episodes are shared.
+
+    Raises:
+        ValueError: Different numbers of replicates.
+    """
+    if len(a[1]) != len(b[1]):
+        raise ValueError(f"independent bootstraps need the same number of replicates, got {len(a[1])} and {len(b[1])}")
+    return (a[0] - b[0], *percentile_interval(a[1] - b[1], level))
+
+
+def bootstrap_replicates(seeds: Sequence[int], cells: dict[tuple, dict[int, Sequence[float]]], statistic: Callable[[dict[tuple, float]], float],
+                         n: int = 2000, seed: int = 0,
+                         episodes_shared_by: Callable[[tuple], Hashable] | None = None) -> tuple[float, np.ndarray]:
+    """The statistic on the recorded cells and on ``n`` resamples of them (as
+    :func:`bootstrap_statistic` describes): (point, replicates of shape ``(n,)``, NaN where a
+    resample leaves the statistic undefined).
 
     Raises:
         ValueError: Cells that share episodes hold different episode counts.
@@ -108,12 +146,8 @@ def bootstrap_statistic(seeds: Sequence[int], cells: dict[tuple, dict[int, Seque
 
     point = statistic(means(list(seeds), None))
     rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(n):
-        draw = [seeds[i] for i in rng.integers(len(seeds), size=len(seeds))]
-        stats.append(statistic(means(draw, rng)))
-    stats = [s for s in stats if s == s]
-    if not stats:
-        return point, float("nan"), float("nan")
-    low, high = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return point, float(low), float(high)
+    stats = np.empty(n)
+    for i in range(n):
+        draw = [seeds[j] for j in rng.integers(len(seeds), size=len(seeds))]
+        stats[i] = statistic(means(draw, rng))
+    return point, stats

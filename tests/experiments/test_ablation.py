@@ -10,7 +10,7 @@ import pytest
 
 from physground.experiments.ablation import Preset, cells_of, run_ablation
 from physground.experiments.report import CSV_COLUMNS, summarise
-from physground.experiments.stats import bootstrap_ci, bootstrap_statistic
+from physground.experiments.stats import bootstrap_ci, bootstrap_replicates, bootstrap_statistic, independent_difference_ci
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,22 @@ def test_seeds_that_share_their_evaluation_episodes_do_not_count_as_more_episode
     cells[("b", "t")][1] = [1.0, 0.0]
     with pytest.raises(ValueError, match=r"cells sharing the episodes of 't' hold different episode counts: \[2, 100\]"):
         bootstrap_statistic([0, 1], cells, diff, episodes_shared_by=lambda key: key[1])
+
+
+def test_a_difference_of_two_independent_bootstraps_is_wider_than_either():
+    rng = np.random.default_rng(2)
+    a = {("x", "t"): {0: list(rng.binomial(1, 0.8, 100)), 1: list(rng.binomial(1, 0.8, 100))}}
+    b = {("x", "t"): {0: list(rng.binomial(1, 0.5, 100)), 1: list(rng.binomial(1, 0.5, 100))}}
+    mean = lambda m: m[("x", "t")]  # noqa: E731
+    ra, rb = bootstrap_replicates([0, 1], a, mean, seed=0), bootstrap_replicates([0, 1], b, mean, seed=1)
+    assert ra[1].shape == (2000,) and ra[0] == pytest.approx(np.mean([np.mean(v) for v in a[("x", "t")].values()]))
+    point, low, high = independent_difference_ci(ra, rb)
+    assert point == pytest.approx(ra[0] - rb[0]) and low < point < high and low > 0, "0.8 vs 0.5 on 200 episodes each: clearly apart"
+    wa, wb = (bootstrap_statistic([0, 1], c, mean, seed=s) for c, s in ((a, 0), (b, 1)))
+    assert high - low > max(wa[2] - wa[1], wb[2] - wb[1]), "the difference carries both sides' uncertainty"
+    assert bootstrap_statistic([0, 1], a, mean, seed=0)[0] == ra[0], "bootstrap_statistic is the interval of the same replicates"
+    with pytest.raises(ValueError, match="same number of replicates, got 2000 and 10"):
+        independent_difference_ci(ra, bootstrap_replicates([0, 1], b, mean, n=10))
 
 
 def test_summary_scopes_separate_yes_no_training_from_action_training():

@@ -102,3 +102,19 @@ def test_a_recorded_preset_loads_with_what_its_missing_fields_meant(tmp_path):
     assert Preset.load("quick").task_version == TASK_VERSION and not is_recorded_preset(record, Preset.load(str(path), task_version=1))
     specs = [training_spec_of(recorded, c) for c in cells_of(recorded)]
     assert specs[0].agent.task_version == 0 and specs[0].agent.vlm is None
+
+
+def test_the_deconfounded_preset_re_runs_what_suite_v1_changed_on_the_v0_grid_s_budgets():
+    """Its rows are read beside results/full's: the same agents (bar two cue baselines v0 lacked),
+    budgets, seeds and evaluation size, trained and tested on exactly the tasks whose sampler v1 changed."""
+    from physground import envs
+
+    preset = Preset.load("deconfounded")
+    v0 = Preset.load("results/full/preset.json")
+    changed = [n for n in envs.BASE_TASKS if envs.TASKS[n].version_at(1) != envs.TASKS[n].version_at(0)]
+    assert changed == ["TowerStability", "BlockRemoval", "RollOff"]
+    assert list(preset.train_tasks) == changed and list(preset.test_tasks) == changed
+    assert preset.task_version == 1 and v0.task_version == 0
+    assert set(v0.agents) <= set(preset.agents)
+    assert {a: preset.steps[a] for a in v0.steps} == v0.steps
+    assert (preset.seeds, preset.eval_episodes, preset.image_size, preset.multisamples) == (v0.seeds, v0.eval_episodes, v0.image_size, v0.multisamples)
