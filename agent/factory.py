@@ -80,7 +80,7 @@ class AgentSpec:
         agent: One of ``AGENTS``.
         task: A physground task name, or any gymnasium id for ``mlp``.
         seed: The run's one seed.
-        vlm: VLM checkpoint folder (default: the shipped tiny VLM).
+        vlm: VLM checkpoint folder, or a name of ``perception.vlm_names.resolve_vlm`` ("tiny", the default; "smollm2").
         grounder: Learned grounder folder (default: the shipped one).
         dynamics: Dynamics model folder (default: the shipped GNN).
         parser: Question parser folder of the parsing hybrids (default: the shipped parser of the
@@ -178,9 +178,9 @@ def component_folders(spec: AgentSpec) -> dict[str, Path]:
     from physground.dynamics.checkpoint import SHIPPED_GNN
     from physground.perception.grounder_training import SHIPPED_GROUNDER
     from physground.perception.parser_training import SHIPPED_PARSERS
-    from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+    from physground.perception.vlm_names import resolve_vlm
 
-    out = {"vlm": Path(spec.vlm or SHIPPED_CHECKPOINT)}
+    out = {"vlm": resolve_vlm(spec.vlm)}
     if spec.agent in PARSING_AGENTS:
         out["parser"] = Path(spec.parser or SHIPPED_PARSERS / "base")
     if spec.agent in LEARNED_GROUNDER_AGENTS:

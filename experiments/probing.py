@@ -343,28 +343,31 @@ def seed_interval(values: Sequence[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def run_probing(runs: list[str], n: int, out: str | Path, seeds: int = 3, random_network: bool = True, image_size: int = 128) -> dict[str, Any]:
-    """Probe the base VLM, a randomly initialised one and the VLM of each run on ``seeds`` seeds of
-    ``n`` scenes per scene set; write probing.json, probing.md, probing.png.
+def run_probing(runs: list[str], n: int, out: str | Path, seeds: int = 3, random_network: bool = True, image_size: int = 128,
+                vlm: str | None = None) -> dict[str, Any]:
+    """Probe the base VLM (``vlm``, a ``perception.vlm.resolve_vlm`` name or folder; default the
+    tiny VLM), a randomly initialised one of its architecture and the VLM of each run on ``seeds``
+    seeds of ``n`` scenes per scene set; write probing.json, probing.md, probing.png.
 
     Raises:
         ValueError: ``n`` below 50, ``seeds`` below 1, or a run that is not a VLM agent's.
     """
     from physground.agent.factory import load_agent
-    from physground.perception.tiny_vlm import SHIPPED_CHECKPOINT
     from physground.perception.vlm import VLM
+    from physground.perception.vlm_names import resolve_vlm
 
     if n < 50 or seeds < 1:
         raise ValueError(f"probing needs at least 50 scenes and one seed, got scenes={n}, seeds={seeds}")
     models: dict[str, Callable[[int], Any]] = {}
-    base = VLM.load(SHIPPED_CHECKPOINT)
+    folder = resolve_vlm(vlm)
+    base = VLM.load(folder)
     models["base VLM"] = lambda seed: base
     if random_network:
 
         def random_vlm(seed: int) -> Any:
-            vlm = VLM.load(SHIPPED_CHECKPOINT)
-            randomise_weights(vlm.model, seed)
-            return vlm
+            fresh = VLM.load(folder)
+            randomise_weights(fresh.model, seed)
+            return fresh
 
         models["random-init VLM"] = random_vlm
     for run in runs:

@@ -257,9 +257,10 @@ class AnswerCollator:
     """Batches (image, question, answer): prompt through the processor, then the answer's tokens
     and end-of-sequence; the loss sees only the answer (labels -100 elsewhere)."""
 
-    def __init__(self, processor: Any) -> None:
+    def __init__(self, processor: Any, answer_prefix: str = ANSWER_PREFIX) -> None:
         self.processor = processor
         self.tokenizer = processor.tokenizer
+        self.answer_prefix = answer_prefix
 
     def __call__(self, batch: list[tuple[np.ndarray, str, str]]) -> dict[str, torch.Tensor]:
         from PIL import Image
@@ -272,7 +273,7 @@ class AnswerCollator:
         lengths = enc["attention_mask"].sum(dim=1).tolist()
         rows, starts = [], []
         for b, (_, _, answer) in enumerate(batch):
-            answer_ids = self.tokenizer(ANSWER_PREFIX + answer, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            answer_ids = self.tokenizer(self.answer_prefix + answer, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
             rows.append(enc["input_ids"][b, : lengths[b]].tolist() + answer_ids)
             starts.append(lengths[b])
         width = max(len(r) for r in rows)
@@ -317,8 +318,9 @@ def _lightning_module_class() -> type:
             self._common_step(batch, "val")
 
         def configure_optimizers(self) -> Any:
-            decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
-            no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2]
+            trainable = [p for p in self.model.parameters() if p.requires_grad]  # adapters: the base model stays frozen
+            decay = [p for p in trainable if p.ndim >= 2]
+            no_decay = [p for p in trainable if p.ndim < 2]
             optimizer = torch.optim.AdamW(
                 [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=self.lr, betas=(0.9, 0.98)
             )
@@ -378,6 +380,45 @@ def evaluate_vlm(vlm: Any, data: PairData, batch_size: int = 64, max_new_tokens:
     return {k: {"accuracy": c / n if n else float("nan"), "correct": c, "total": n} for k, (c, n) in stats.items()}
 
 
+def pair_loaders(data: PairData, collate: AnswerCollator, settings: PretrainSettings) -> tuple[Any, Any]:
+    """(training loader, validation loader): 2 % of the pairs (at least one), drawn from
+    ``settings.seed``, validate; batches of ``settings.batch_size`` through ``collate``."""
+    order = np.random.default_rng(settings.seed).permutation(len(data.items))
+    n_val = max(1, len(order) // 50)
+    val_items = [data.items[i] for i in order[:n_val]]
+    train_items = [data.items[i] for i in order[n_val:]]
+    loader_workers = min(8, max(0, (os.cpu_count() or 1) - 1))
+    train_loader = torch.utils.data.DataLoader(
+        PairDataset(PairData(data.images, train_items)), batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
+        num_workers=loader_workers, persistent_workers=loader_workers > 0, drop_last=True,
+    )
+    val_loader = torch.utils.data.DataLoader(
+        PairDataset(PairData(data.images, val_items)), batch_size=settings.batch_size, collate_fn=collate, num_workers=loader_workers
+    )
+    return train_loader, val_loader
+
+
+def training_module(model: torch.nn.Module, settings: PretrainSettings, batches_per_epoch: int) -> Any:
+    """The Lightning module training ``model``'s trainable parameters on answers (warm-up, cosine decay)."""
+    total_steps = settings.epochs * max(1, batches_per_epoch)
+    return _lightning_module_class()(model, settings.lr, settings.weight_decay, min(500, total_steps // 10 + 1), total_steps)
+
+
+def fit(module: Any, train_loader: Any, val_loader: Any, settings: PretrainSettings, work: Path) -> tuple[Any, float]:
+    """Train with Lightning (TensorBoard logs under ``work/logs``); returns (trainer, seconds)."""
+    import lightning as L
+
+    trainer = L.Trainer(
+        max_epochs=settings.epochs, accelerator=settings.accelerator, devices=1, precision=settings.precision,
+        default_root_dir=str(work / "logs"), logger=L.pytorch.loggers.TensorBoardLogger(str(work / "logs"), name="pretrain"),
+        enable_checkpointing=False, gradient_clip_val=1.0, log_every_n_steps=20, deterministic=False,
+        max_time={"minutes": settings.max_minutes} if settings.max_minutes else None,
+    )
+    started = time.time()
+    trainer.fit(module, train_loader, val_loader)
+    return trainer, time.time() - started
+
+
 def pretrain(settings: PretrainSettings) -> dict[str, Any]:
     """Generate data, train the tiny VLM, evaluate it on fresh scenes, save it with a model card.
 
@@ -419,32 +460,12 @@ def pretrain(settings: PretrainSettings) -> dict[str, Any]:
         model = build_model(cfg, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
 
-    order = np.random.default_rng(settings.seed).permutation(len(data.items))
-    n_val = max(1, len(order) // 50)
-    val_items = [data.items[i] for i in order[:n_val]]
-    train_items = [data.items[i] for i in order[n_val:]]
     collate = AnswerCollator(processor)
-    loader_workers = min(8, max(0, (os.cpu_count() or 1) - 1))
-    train_loader = torch.utils.data.DataLoader(
-        PairDataset(PairData(data.images, train_items)), batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
-        num_workers=loader_workers, persistent_workers=loader_workers > 0, drop_last=True,
-    )
-    val_loader = torch.utils.data.DataLoader(
-        PairDataset(PairData(data.images, val_items)), batch_size=settings.batch_size, collate_fn=collate, num_workers=loader_workers
-    )
-    total_steps = settings.epochs * max(1, len(train_loader))
-    module = _lightning_module_class()(model, settings.lr, settings.weight_decay, min(500, total_steps // 10 + 1), total_steps)
+    train_loader, val_loader = pair_loaders(data, collate, settings)
+    module = training_module(model, settings, len(train_loader))
     out = Path(settings.out)
     with atomic_directory(out) as work:
-        trainer = L.Trainer(
-            max_epochs=settings.epochs, accelerator=settings.accelerator, devices=1, precision=settings.precision,
-            default_root_dir=str(work / "logs"), logger=L.pytorch.loggers.TensorBoardLogger(str(work / "logs"), name="pretrain"),
-            enable_checkpointing=False, gradient_clip_val=1.0, log_every_n_steps=20, deterministic=False,
-            max_time={"minutes": settings.max_minutes} if settings.max_minutes else None,
-        )
-        train_started = time.time()
-        trainer.fit(module, train_loader, val_loader)
-        train_seconds = time.time() - train_started
+        trainer, train_seconds = fit(module, train_loader, val_loader, settings, work)
 
         model = module.model.to(getattr(torch, settings.save_dtype)).cpu()
         model.save_pretrained(str(work), safe_serialization=True)
@@ -454,8 +475,8 @@ def pretrain(settings: PretrainSettings) -> dict[str, Any]:
         summary = {
             "settings": {**asdict(settings), "model": asdict(cfg)},
             "parameters": n_params,
-            "train_pairs": len(train_items),
-            "val_pairs": len(val_items),
+            "train_pairs": len(train_loader.dataset),
+            "val_pairs": len(val_loader.dataset),
             "train_scenes": settings.n_scenes,
             "held_out_pairs": len(held_out.items),
             "held_out_scenes": settings.eval_scenes,
