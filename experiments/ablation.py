@@ -459,6 +459,8 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
         signum: int | None = None
         from physground.agent.run import StopOnSignals
 
+        if launcher == "local" and workers > 1 and len(todo) > 1:
+            _prefill_evaluation(preset, todo, out_path, workers, progress)
         if launcher == "slurm":
             _run_on_slurm(preset, todo, out)
         elif workers > 1 and len(todo) > 1:
@@ -511,6 +513,31 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
             covered = "the reports cover the finished ones" if finished_cells else "no cell finished, so no reports were written"
             raise RuntimeError(f"{len(failed)} of {len(todo)} cells failed, {covered}; rerun with --resume: " + "; ".join(failed))
         return summary
+
+
+def _prefill_evaluation(preset: Preset, todo: list[Cell], out: Path, workers: int, progress: bool) -> None:
+    """Draw the evaluation episodes of the cells ``todo`` into the reset cache before they start
+    (``experiments.evaluation_resets``): cells that start together would otherwise wait on each
+    other's draws, seed by seed.
+
+    Raises:
+        AblationInterrupted: A signal came meanwhile (no cell had started; drawn entries stay).
+    """
+    from physground.agent.run import StopOnSignals
+    from physground.experiments.evaluation_resets import prefill_evaluation_resets
+
+    started = time.time()
+    with worker_environment(), StopOnSignals() as stop:
+        try:
+            drawn = prefill_evaluation_resets(preset, {c.agent for c in todo}, out / RESET_CACHE, workers, cell_process_context("cpu"),
+                                              should_stop=lambda: stop.signum is not None)
+        except Exception:
+            if stop.signum is None:
+                raise
+    if stop.signum is not None:
+        raise AblationInterrupted(stop.signum, f"stopped by signal {stop.signum} while drawing the evaluation episodes: no cell had started; rerun with --resume")
+    if progress and drawn:
+        print(f"drew {drawn} evaluation episodes' resets in {time.time() - started:.0f} s on {workers} processes", flush=True)
 
 
 class AblationInterrupted(RuntimeError):
