@@ -459,7 +459,7 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
         signum: int | None = None
         from physground.agent.run import StopOnSignals
 
-        if launcher == "local" and workers > 1 and len(todo) > 1:
+        if launcher == "local" and min(workers, len(todo)) >= PREFILL_MIN_PARALLEL:
             _prefill_evaluation(preset, todo, out_path, workers, progress)
         if launcher == "slurm":
             _run_on_slurm(preset, todo, out)
@@ -513,6 +513,11 @@ def run_ablation(preset: Preset, out: str, workers: int = 1, resume: bool = Fals
             covered = "the reports cover the finished ones" if finished_cells else "no cell finished, so no reports were written"
             raise RuntimeError(f"{len(failed)} of {len(todo)} cells failed, {covered}; rerun with --resume: " + "; ".join(failed))
         return summary
+
+
+PREFILL_MIN_PARALLEL = 4
+"""Cells running side by side from which the evaluation resets are drawn first: with two, one cell
+waits for the other's draws at most (and a pool of draw processes costs its start-up)."""
 
 
 def _prefill_evaluation(preset: Preset, todo: list[Cell], out: Path, workers: int, progress: bool) -> None:

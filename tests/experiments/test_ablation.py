@@ -60,15 +60,19 @@ def test_other_phrasings_and_composed_tasks_are_evaluated_and_reported(tmp_path,
         Preset.load(str(tmp_path / "p.yaml"), composed_tasks=["RollOff"])
 
 
-def test_resume_skips_finished_cells_and_same_seed_gives_the_same_csv(micro, tmp_path, llava_dir):
+def test_resume_skips_finished_cells_and_same_seed_gives_the_same_csv(micro, tmp_path, llava_dir, monkeypatch, capsys):
+    import physground.experiments.ablation as ablation
+
     preset, out, _ = micro
     stamp = {p: p.stat().st_mtime_ns for p in out.glob("cells/*/cell.json")}
     run_ablation(preset, str(out), resume=True, progress=False)
     assert {p: p.stat().st_mtime_ns for p in out.glob("cells/*/cell.json")} == stamp, "finished cells are not recomputed"
     with pytest.raises(ValueError, match="--resume"):
         run_ablation(preset, str(out), progress=False)
-    again = tmp_path / "again"  # the trained agents' cells again, two at a time in fresh processes
-    run_ablation(preset, str(again), workers=2, progress=False, only_agents=("vlm-ppo", "hybrid-task-code-oracle"))
+    again = tmp_path / "again"  # the trained agents' cells again, two at a time in fresh processes, their evaluation episodes drawn first
+    monkeypatch.setattr(ablation, "PREFILL_MIN_PARALLEL", 2)
+    run_ablation(preset, str(again), workers=2, progress=True, only_agents=("vlm-ppo", "hybrid-task-code-oracle"))
+    assert "evaluation episodes' resets" in capsys.readouterr().out
     rows = lambda path: [r for r in path.read_text().splitlines()[1:] if r.split(",")[0] in ("vlm-ppo", "hybrid-task-code-oracle")]  # noqa: E731
     assert rows(again / "transfer.csv") == rows(out / "transfer.csv") and len(rows(out / "transfer.csv")) == 8
 
