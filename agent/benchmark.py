@@ -4,7 +4,10 @@
 - Speed: env steps/s of physground's PPO against Stable-Baselines3's PPO with the same
   hyper-parameters (rl-zoo's CartPole settings), in the same run, alternating, on the same threads.
   SB3 is a benchmark-only extra: ``pip install 'physground[bench]'``.
-- VLM-PPO env steps/s with the tiny VLM (rollout + update, TowerStability, 8 envs).
+- VLM-PPO env steps/s with the tiny VLM (rollout + update, TowerStability, 8 envs), beside the
+  env-only steps/s of the same vector envs stepped with random actions (no policy), measured
+  before and after it in the same run: their ratio is the share of the host's env throughput
+  that training keeps.
 """
 
 from __future__ import annotations
@@ -113,4 +116,42 @@ def vlm_ppo_speed(accelerator: str = "cpu", updates: int = 3, num_envs: int = 8,
         train_ppo(policy, [env_factory("TowerStability")] * num_envs, config, RunDir(tmp), seed=0, accelerator=accelerator, progress=False, callbacks=[clock])
     timings = clock.times
     per_update = num_envs * config.num_steps
-    return {"accelerator": accelerator, "env_steps_per_s": per_update * (len(timings) - 1) / (timings[-1] - timings[0]), "num_envs": num_envs, "updates_timed": len(timings) - 1}
+    return {"accelerator": accelerator, "env_steps_per_s": per_update * (len(timings) - 1) / (timings[-1] - timings[0]), "num_envs": num_envs,
+            "updates_timed": len(timings) - 1, "env_steps_timed": per_update * (len(timings) - 1)}
+
+
+def env_only_speed(steps: int, num_envs: int = 8, seed: int = 0) -> dict[str, Any]:
+    """Env steps/s of the vector envs vlm-ppo trains on (``ppo.make_vector_env`` over
+    ``env_factory("TowerStability")``, same-step autoreset), stepped with uniformly random actions:
+    the host's ceiling for any agent on them. One warm-up step of every env is not timed."""
+    from physground.agent.factory import env_factory
+    from physground.agent.ppo import make_vector_env
+
+    envs = make_vector_env([env_factory("TowerStability")] * num_envs)
+    try:
+        envs.reset(seed=seed)
+        envs.action_space.seed(seed)
+        envs.step(envs.action_space.sample())
+        batches = max(1, steps // num_envs)
+        t0 = time.perf_counter()
+        for _ in range(batches):
+            envs.step(envs.action_space.sample())
+        elapsed = time.perf_counter() - t0
+    finally:
+        envs.close()
+    return {"env_steps_per_s": batches * num_envs / elapsed, "num_envs": num_envs, "env_steps_timed": batches * num_envs}
+
+
+def vlm_ppo_against_env_only(accelerator: str = "cpu", updates: int = 3, num_envs: int = 8, vlm: str | None = None) -> dict[str, Any]:
+    """vlm-ppo's env steps/s (``vlm_ppo_speed``) against the env-only steps/s of the same vector
+    envs (``env_only_speed``, as many env steps as vlm-ppo timed), measured before and after it;
+    ``ratio`` = vlm-ppo / the mean of the two env-only figures."""
+    from physground.agent.training import agent_ppo_config
+
+    per_update = num_envs * agent_ppo_config("vlm-ppo", steps=num_envs).num_steps
+    before = env_only_speed(per_update * updates, num_envs)
+    trained = vlm_ppo_speed(accelerator, updates, num_envs, vlm)
+    after = env_only_speed(per_update * updates, num_envs)
+    env_only = (before["env_steps_per_s"] + after["env_steps_per_s"]) / 2
+    return {"vlm_ppo": trained, "env_only_before": before, "env_only_after": after, "env_only_env_steps_per_s": env_only,
+            "ratio": trained["env_steps_per_s"] / env_only}

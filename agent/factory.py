@@ -38,6 +38,7 @@ import gymnasium as gym
 from physground import envs
 from physground.agent.cues import CUE_AGENTS, CuePolicy, agent_cues
 from physground.agent.policies import MLPPolicy, Policy
+from physground.envs.answer_formats import answer_format
 from physground.envs.files import weights_digest
 from physground.envs.scene import DEFAULT_MULTISAMPLES, LEGACY_MULTISAMPLES, SceneConfig
 from physground.perception.vlm import lora_target_pattern
@@ -88,6 +89,9 @@ class AgentSpec:
         lora_rank: LoRA rank of VLM agents (0: full fine-tuning).
         lora_targets: Where VLM agents' adapters go: "language" or "all" (also the vision tower).
         vlm_mode: "score" or "generate".
+        answer_format: How a generating VLM agent is asked to answer and read
+            (``envs.answer_formats``: "free", the default, or "tagged", the paper's
+            ``<answer>...</answer>``; "tagged" needs ``vlm_mode="generate"``).
         image_size: Observation size of physground tasks.
         multisamples: Anti-aliasing samples per pixel of the observations
             (``SceneConfig.multisamples``). Runs recorded before this field rendered with 0.
@@ -106,6 +110,7 @@ class AgentSpec:
     lora_rank: int = 16
     lora_targets: str = "language"
     vlm_mode: str = "score"
+    answer_format: str = "free"
     image_size: int = 128
     multisamples: int = DEFAULT_MULTISAMPLES
     task_version: int = envs.TASK_VERSION
@@ -126,6 +131,10 @@ class AgentSpec:
             raise ValueError(f"{self.agent} trains on one-step tasks only (GRPO samples a group of answers to one scene); {self.task} is multi-step: use vlm-ppo")
         if self.vlm_mode not in ("score", "generate"):
             raise ValueError(f"unknown VLM mode {self.vlm_mode!r}; valid: score, generate")
+        if answer_format(self.answer_format).tagged and not self.agent.startswith("vlm"):
+            raise ValueError(f"answer format {self.answer_format!r} is for the VLM agents that generate; {self.agent} does not write its answers")
+        if answer_format(self.answer_format).tagged and self.vlm_mode != "generate":
+            raise ValueError(f"answer format {self.answer_format!r} is for VLM agents in generate mode (vlm_mode='generate'); {self.agent} has vlm_mode {self.vlm_mode!r}")
         if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
             raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
         lora_target_pattern(self.lora_targets)  # raises on an unknown name
@@ -267,7 +276,7 @@ def build_policy(spec: AgentSpec, task: str | None = None) -> Policy:
         from physground.agent.vlm_policy import VLMPolicy
 
         return VLMPolicy(vlm, semantics.action_names, lora_rank=spec.lora_rank, mode=spec.vlm_mode, parse_answer=semantics.parse_answer,
-                         lora_targets=spec.lora_targets, task=semantics.task_name)
+                         lora_targets=spec.lora_targets, task=semantics.task_name, answer_format=spec.answer_format)
     from physground.agent.hybrid import HybridPolicy
     from physground.dynamics.checkpoint import load_dynamics
     from physground.perception.grounders import LearnedGrounder, OracleGrounder

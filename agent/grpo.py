@@ -79,7 +79,7 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
     started = time.time()
     with StopRequest() as stop:
         while update < config.updates and not stop.requested:
-            groups, actions, old_lp, rewards, successes = [], [], [], [], []
+            groups, actions, old_lp, rewards, successes, invalid = [], [], [], [], [], []
             policy.eval()
             for p in range(config.prompts_per_update):
                 obs, info = env.reset(seed=episode_seed(seed, update * config.prompts_per_update + p))  # resume needs no env state
@@ -98,6 +98,7 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                         raise ValueError("GRPO is for one-step tasks: the episode did not end after one answer")
                     row.append(float(reward))
                     successes.append(float(step_info.get("is_success", reward > 0)))
+                    invalid.append(float(bool(step_info.get("invalid_answer", False))))
                 groups.append(group)
                 actions.append(out.actions)
                 old_lp.append(out.log_probs)
@@ -125,12 +126,13 @@ def train_grpo(policy: Policy, env_fn: Callable[[], gym.Env], config: GRPOConfig
                     stats.append(mb)
             update += 1
             record = {"update": update, "reward": float(reward_t.mean()), "success_rate": float(np.mean(successes)),
-                      "sps": update * config.prompts_per_update * config.group_size / max(1e-9, time.time() - started)}
+                      "invalid_rate": float(np.mean(invalid)), "sps": update * config.prompts_per_update * config.group_size / max(1e-9, time.time() - started)}
             for key in stats[-1]:
                 record[key] = float(torch.stack([s[key] for s in stats]).mean())
             step = update * config.prompts_per_update
             writer.add_scalar("charts/reward", record["reward"], step)
             writer.add_scalar("charts/success_rate", record["success_rate"], step)
+            writer.add_scalar("charts/invalid_rate", record["invalid_rate"], step)
             for key in ("policy_loss", "clipfrac", "kl_to_reference"):
                 if key in record:
                     writer.add_scalar(f"losses/{key}", record[key], step)

@@ -4,7 +4,9 @@ Examples are (image, prompt, correct answer) of the simulator's expert (``agent.
 simulated answer of yes/no tasks, the best option found by simulating every action (TowerBuild,
 Push, ToppleSpot), and the action of a controller that heads for the ball's landing point (Catch). The loss is the negative
 log-likelihood of the correct answer's tokens (teacher forcing); accuracy is the argmax over the
-task's answer words.
+task's answer words. Prompts and answers are in the policy's answer format
+(``envs.answer_formats``: with "tagged", the instruction follows the question and the target is
+``<answer>word</answer>``).
 """
 
 from __future__ import annotations
@@ -53,15 +55,17 @@ def sft_module_class() -> type:
             self.policy, self.lr = policy, lr
 
         def _common_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
-            names = self.policy.action_names
-            correct = [[names[a]] for a in batch["action"].tolist()]
-            nll = -self.policy.vlm.score_options(batch["image"], batch["prompt"], correct, grad=stage == "train")[:, 0].mean()
+            # the prompts and answers in the policy's answer format (the bare question and word by default)
+            prompts = [self.policy.model_prompt(p) for p in batch["prompt"]]
+            targets = [self.policy.answer_target(i) for i in range(len(self.policy.action_names))]
+            correct = [[targets[a]] for a in batch["action"].tolist()]
+            nll = -self.policy.vlm.score_options(batch["image"], prompts, correct, grad=stage == "train")[:, 0].mean()
             if not torch.isfinite(nll):
                 raise FloatingPointError(f"{stage} loss is {float(nll)} at step {self.global_step}")
             self.log(f"losses/{stage}_nll", nll, prog_bar=True, batch_size=len(correct))
             if stage != "train":
                 with torch.no_grad():
-                    scores = self.policy.vlm.score_options(batch["image"], batch["prompt"], list(names))
+                    scores = self.policy.vlm.score_options(batch["image"], prompts, targets)
                 # Lightning moved the batch's tensors to the model's device; compare there
                 accuracy = (scores.argmax(-1) == batch["action"].to(scores.device)).float().mean()
                 self.log("charts/val_accuracy", accuracy, prog_bar=True, batch_size=len(correct))

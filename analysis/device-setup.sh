@@ -29,3 +29,21 @@ mixr = ('tower','removal','tower','drop','push','tower','removal','poke','roll',
 load_or_generate('/tmp/play', PlaySettings(n_trajectories=$1, seed=0, max_tower=6, scenarios=mixr${2:-}), workers=15)" || return 1
   echo "play data: $(( $(date +%s) - start )) s"
 }
+# Files larger than one call may carry (64 MiB with the working tree) travel in 24 MiB chunks over
+# several calls to one warm machine, which keeps /tmp between calls (call back to back: it is
+# released after 30 idle seconds).
+# here:  split_chunks FILE NAME    -> .carry/NAME.part-aa, -ab, ... and .carry/NAME.sha256 (git-ignored)
+# there: stash_chunks NAME         (once per call, carrying one chunk and NAME.sha256) -> /tmp/stash
+# there: join_chunks NAME OUTFILE  joins the chunks and checks the SHA-256; fails naming what is missing
+split_chunks() {
+  mkdir -p .carry && rm -f .carry/"$2".part-* && split -b 24M "$1" .carry/"$2".part- || return 1
+  sha256sum "$1" | cut -d' ' -f1 > .carry/"$2".sha256
+  grep -qx '/.carry/' .git/info/exclude 2>/dev/null || echo /.carry/ >> .git/info/exclude
+  ls -la .carry/"$2".*
+}
+stash_chunks() { mkdir -p /tmp/stash && cp -v .carry/"$1".* /tmp/stash/ && ls -la /tmp/stash; }
+join_chunks() {
+  cat /tmp/stash/"$1".part-* > "$2" || return 1
+  local got; got=$(sha256sum "$2" | cut -d' ' -f1)
+  [ "$got" = "$(cat /tmp/stash/"$1".sha256)" ] || { echo "joined $2 has SHA-256 $got: a chunk of $1 is missing or broken"; ls -la /tmp/stash; return 1; }
+}

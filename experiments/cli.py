@@ -338,8 +338,8 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
 
     agent = AgentSpec(
         agent=args.agent, task=args.task, seed=args.seed, vlm=args.vlm, grounder=args.grounder, dynamics=args.dynamics, parser=args.parser,
-        lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, image_size=args.image_size,
-        **given_options(args, "multisamples", "task_version"),
+        lora_rank=args.lora_rank, lora_targets=args.lora_targets, vlm_mode=args.vlm_mode, answer_format=args.answer_format,
+        image_size=args.image_size, **given_options(args, "multisamples", "task_version"),
     )
     overrides = {section: given_fields(args, section) for section in TRAINER_CONFIGS}
     # shortcuts of the most used settings: the agent's own trainer's fields
@@ -475,8 +475,24 @@ def _cmd_bench_agents(args: argparse.Namespace) -> int:
         result["cartpole"] = benchmark.cartpole_correctness()
         print(json.dumps(result["cartpole"], indent=1))
     if "vlm" in parts:
-        result["vlm_ppo"] = benchmark.vlm_ppo_speed(args.accelerator)
-        print(json.dumps(result["vlm_ppo"], indent=1))
+        result["vlm_ppo_vs_env_only"] = benchmark.vlm_ppo_against_env_only(args.accelerator)
+        print(json.dumps(result["vlm_ppo_vs_env_only"], indent=1))
+    if args.out:
+        atomic_write_text(args.out, json.dumps(result, indent=1))
+    return 0
+
+
+def _cmd_bench_grpo(args: argparse.Namespace) -> int:
+    import json
+
+    from physground.agent.grpo_throughput import ThroughputSettings, compare
+    from physground.envs.benchmark import machine_description
+    from physground.envs.files import atomic_write_text
+
+    settings = ThroughputSettings(vlm=args.vlm, prompts_per_update=args.prompts, group_size=args.group_size, minibatch=args.minibatch,
+                                  updates=args.updates, repeats=args.repeats, answer_format=args.answer_format, accelerator=args.accelerator)
+    result = {"machine": machine_description(), **compare(settings)}
+    print(json.dumps({k: result[k] for k in ("machine", "physground_samples_per_s", "trl_samples_per_s", "ratio")}, indent=1))
     if args.out:
         atomic_write_text(args.out, json.dumps(result, indent=1))
     return 0
@@ -729,7 +745,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="the agent's trainer's learning rate (short for --ppo.lr, --grpo.lr or --sft.lr)")
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--lora-targets", default="language", help="where VLM agents' LoRA adapters go: language (default) or all (also the vision tower and projector)")
-    p.add_argument("--vlm-mode", choices=("score", "generate"), default="score")
+    p.add_argument("--vlm-mode", choices=("score", "generate"), default="score", help="VLM agents: score the answer words (default) or generate free text")
+    p.add_argument("--answer-format", default="free", help="with --vlm-mode generate: free (the task reads the whole text) or tagged (the paper's <answer>...</answer>)")
     p.add_argument("--vlm", default=None, help="VLM: tiny (the shipped tiny VLM, the default), smollm2 (assembled on first use), a SmolLM2 parts folder or a checkpoint folder")
     p.add_argument("--grounder", default=None, help="learned grounder folder of hybrid agents (default: the shipped one)")
     p.add_argument("--dynamics", default=None, help="dynamics model folder of hybrid agents that imagine (default: the shipped GNN)")
@@ -793,7 +810,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write per-image predictions (CSV) here")
     p.set_defaults(handler=_cmd_eval_images)
 
-    p = sub.add_parser("bench-agents", help="PPO vs Stable-Baselines3 speed, CartPole correctness, VLM-PPO steps/s")
+    p = sub.add_parser("bench-agents", help="PPO vs Stable-Baselines3 speed, CartPole correctness, VLM-PPO steps/s against the env-only steps/s")
     p.add_argument("--parts", default="speed,cartpole,vlm", help="comma-separated: speed, cartpole, vlm")
     p.add_argument("--steps", type=int, default=50_000, help="steps per speed run")
     p.add_argument("--repeats", type=int, default=3)
@@ -801,6 +818,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accelerator", default="cpu", help="for the VLM-PPO part: cpu or cuda")
     p.add_argument("--out", default=None)
     p.set_defaults(handler=_cmd_bench_agents)
+
+    p = sub.add_parser("bench-grpo", help="physground's GRPO against TRL's GRPOTrainer: samples/s at equal settings (needs trl)")
+    p.add_argument("--vlm", default=None, help="tiny (default), smollm2, a SmolLM2 parts folder or a checkpoint folder")
+    p.add_argument("--prompts", type=int, default=8, help="scenes per update (default 8)")
+    p.add_argument("--group-size", type=int, default=16, help="answers per scene (default 16)")
+    p.add_argument("--minibatch", type=int, default=32, help="answers per optimiser step (default 32)")
+    p.add_argument("--updates", type=int, default=3, help="timed updates after one warm-up update (default 3)")
+    p.add_argument("--repeats", type=int, default=1, help="measurements of each, alternating (default 1)")
+    p.add_argument("--answer-format", default="free", help="free or tagged (envs.answer_formats)")
+    p.add_argument("--accelerator", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", default=None, help="write the result (JSON) here")
+    p.set_defaults(handler=_cmd_bench_grpo)
 
     sub.add_parser("train-dynamics", help="train the GNN dynamics model (LightningCLI: --config experiments/configs/dynamics/gnn.yaml)")
 

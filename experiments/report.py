@@ -18,7 +18,7 @@ from physground.agent.evaluation import normalised
 from physground.envs.files import atomic_write, atomic_write_text
 from physground.experiments.stats import bootstrap_ci, bootstrap_statistic
 
-CSV_COLUMNS = ("agent", "seed", "train_task", "test_task", "accuracy", "mean_reward", "episodes")
+CSV_COLUMNS = ("agent", "seed", "train_task", "test_task", "accuracy", "mean_reward", "episodes", "invalid_answers")
 
 
 def load_cells(out: str | Path) -> list[dict[str, Any]]:
@@ -32,7 +32,8 @@ def transfer_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for c in cells:
         for test, r in c["results"].items():
             rows.append({"agent": c["agent"], "seed": c["seed"], "train_task": c["train_task"], "test_task": test,
-                         "accuracy": r["success_rate"], "mean_reward": r["mean_return"], "episodes": r["episodes"]})
+                         "accuracy": r["success_rate"], "mean_reward": r["mean_return"], "episodes": r["episodes"],
+                         "invalid_answers": r.get("invalid_answers", 0)})
     return rows
 
 
@@ -180,12 +181,41 @@ def markdown(preset: Any, summary: dict[str, Any], cells: list[dict[str, Any]], 
             lines.append(f"| {agent} | " + " | ".join(per_task) + f" | {_fmt(*s['all']['cross'])} | {norm} |")
         if chance is not None:
             lines += ["", "Chance: " + ", ".join(f"{t} {chance[t] * 100:.1f} %" for t in names if t in chance) + "."]
+    if getattr(preset, "vlm_mode", "score") == "generate":
+        lines += invalid_answer_lines(preset, cells)
     for agent, s in summary.items():
         lines += ["", f"## {agent}", "", "| train \\ test | " + " | ".join(tests) + " |", "|---|" + "---:|" * len(tests)]
         trains = list(dict.fromkeys(c["train_task"] for c in cells if c["agent"] == agent))
         for tr in trains:
             lines.append(f"| {tr} | " + " | ".join(_fmt(*s["matrix"].get(f"{tr} -> {te}", (float("nan"),) * 3)) for te in tests) + " |")
     return "\n".join(lines) + "\n"
+
+
+def invalid_answer_lines(preset: Any, cells: list[dict[str, Any]]) -> list[str]:
+    """The "Invalid answers" section of transfer.md (generate mode): per VLM agent and test task,
+    the share of evaluation answers that did not follow the answer format or named no answer
+    word, over every training task and seed (canonical prompts)."""
+    tests = list(preset.test_tasks)
+    lines = [
+        "", "## Invalid answers", "",
+        f"The VLM agents generate free text (answer format `{getattr(preset, 'answer_format', 'free')}`, `envs/answer_formats.py`); an answer that does",
+        "not follow the format or names no answer word is invalid: it scores as wrong and earns the task's invalid-answer reward.",
+        "% of evaluation answers, over every training task and seed.",
+        "",
+        "| agent | " + " | ".join(tests) + " | all |",
+        "|---|" + "---:|" * (len(tests) + 1),
+    ]
+    for agent in dict.fromkeys(c["agent"] for c in cells if c["agent"].startswith("vlm")):
+        counts = {t: [0, 0] for t in tests}
+        for c in cells:
+            if c["agent"] == agent:
+                for t, r in c["results"].items():
+                    counts[t][0] += r.get("invalid_answers", 0)
+                    counts[t][1] += r["episodes"]
+        share = lambda bad, n: f"{100 * bad / n:.1f}" if n else "—"  # noqa: E731
+        total = [sum(v[0] for v in counts.values()), sum(v[1] for v in counts.values())]
+        lines.append(f"| {agent} | " + " | ".join(share(*counts[t]) for t in tests) + f" | {share(*total)} |")
+    return lines
 
 
 def heatmap(preset: Any, cells: list[dict[str, Any]], path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from physground.envs.answer_formats import answer_format
 from physground.envs.files import atomic_directory
 from physground.perception import smollm2_vlm
 from physground.perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES
@@ -83,6 +84,8 @@ def pretrain_smollm2(settings: SmolPretrainSettings) -> dict[str, Any]:
         assembled = smollm2_vlm.assemble(work, cache=settings.cache, base=base, progress=False)
         vlm = VLM.load(assembled, device="cuda" if torch.cuda.is_available() else "cpu")
         accuracy = evaluate_vlm(vlm, held_out)
+        # instruction following: the same questions asking for <answer>...</answer>, never trained on
+        following = evaluate_vlm(vlm, held_out, answer_format=answer_format("tagged"))
         sizes = {name: (work / name).stat().st_size for name in smollm2_vlm.PART_FILES}
         summary = {
             "settings": {**asdict(settings), "recipe": asdict(recipe), "base": str(base)},
@@ -90,7 +93,7 @@ def pretrain_smollm2(settings: SmolPretrainSettings) -> dict[str, Any]:
             "train_pairs": len(train_loader.dataset), "val_pairs": len(val_loader.dataset), "train_scenes": settings.n_scenes,
             "held_out_pairs": len(held_out.items), "held_out_scenes": settings.eval_scenes,
             "pairs_per_type": {k: sum(1 for *_, t in data.items if t == k) for k in QUESTION_TYPES},
-            "held_out_accuracy": accuracy,
+            "held_out_accuracy": accuracy, "held_out_tagged": following,
             "seconds": {"data": round(data_seconds, 1), "train": round(train_seconds, 1), "total": round(time.time() - started, 1)},
             "command": made_by, "machine": machine_summary(), "final_val_loss": float(trainer.callback_metrics.get("val/loss", float("nan"))),
             "epochs_completed": int(trainer.current_epoch), "steps": int(trainer.global_step),
@@ -117,6 +120,8 @@ def model_card(summary: dict[str, Any]) -> str:
     """The parts folder's README: what it is, how it was made, how well the assembled model does."""
     s, r = summary["settings"], summary["settings"]["recipe"]
     rows = "\n".join(f"| {k} | {v['accuracy'] * 100:.1f} % | {v['correct']} / {v['total']} |" for k, v in summary["held_out_accuracy"].items() if v["total"])
+    following = "\n".join(f"| {k} | {v['followed_share'] * 100:.1f} % | {v['accuracy'] * 100:.1f} % |"
+                          for k, v in summary.get("held_out_tagged", {}).items() if v["total"])
     sizes = ", ".join(f"`{k}` {v / 1e6:.1f} MB" for k, v in summary["part_bytes"].items())
     return f"""# physground SmolLM2 VLM (trained parts)
 
@@ -150,4 +155,14 @@ Greedy answers, exact match after lower-casing, on {summary['held_out_pairs']} q
 | question type | accuracy | correct / total |
 |---|---:|---:|
 {rows}
+
+## Instruction following (the assembled model)
+
+The same questions, each followed by "Write your answer between <answer> and </answer>." (the
+paper's answer format, `envs/answer_formats.py`; never trained on): the share of answers in the
+format, and the accuracy counting only answers in it.
+
+| question type | in the format | accuracy |
+|---|---:|---:|
+{following}
 """

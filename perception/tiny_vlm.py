@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from physground.envs import BASE_TASKS, TASKS, SceneConfig
+from physground.envs.answer_formats import AnswerFormat
 from physground.envs.files import atomic_directory
 from physground.perception.scene_data import draw_and_render, run_chunks
 from physground.perception.scene_text import OPT_IN_TYPES, QUESTION_TYPES, normalize_answer, scene_questions
@@ -364,20 +365,34 @@ class PretrainSettings:
     model: TinyVLMConfig = field(default_factory=TinyVLMConfig)
 
 
-def evaluate_vlm(vlm: Any, data: PairData, batch_size: int = 64, max_new_tokens: int = 40) -> dict[str, dict[str, float]]:
+def evaluate_vlm(vlm: Any, data: PairData, batch_size: int = 64, max_new_tokens: int = 40,
+                 answer_format: AnswerFormat | None = None) -> dict[str, dict[str, float]]:
     """Exact-match accuracy of greedy answers, per question type.
 
+    With a tagged ``answer_format`` (``envs.answer_formats``) every question carries its
+    instruction to answer between ``<answer>`` and ``</answer>`` (instruction following): an
+    answer counts as correct only in the format, and ``followed`` counts the answers in it.
+
     Returns:
-        Type -> {"accuracy", "correct", "total"}.
+        Type -> {"accuracy", "correct", "total"} (and "followed", "followed_share" with a tagged format).
     """
-    stats = {k: [0, 0] for k in QUESTION_TYPES}
+    tagged = answer_format is not None and answer_format.tagged
+    stats = {k: [0, 0, 0] for k in QUESTION_TYPES}
     for start in range(0, len(data.items), batch_size):
         chunk = data.items[start : start + batch_size]
-        answers = vlm.generate([data.images[i] for i, *_ in chunk], [q for _, q, _, _ in chunk], max_new_tokens=max_new_tokens)
+        prompts = [answer_format.prompt(q, ()) if tagged else q for _, q, _, _ in chunk]
+        answers = vlm.generate([data.images[i] for i, *_ in chunk], prompts, max_new_tokens=max_new_tokens)
         for (_, _, truth, kind), got in zip(chunk, answers):
-            stats[kind][0] += normalize_answer(got) == normalize_answer(truth)
+            read = answer_format.answer_text(got) if tagged else got
+            stats[kind][0] += read is not None and normalize_answer(read) == normalize_answer(truth)
             stats[kind][1] += 1
-    return {k: {"accuracy": c / n if n else float("nan"), "correct": c, "total": n} for k, (c, n) in stats.items()}
+            stats[kind][2] += read is not None
+    out: dict[str, dict[str, float]] = {}
+    for k, (c, n, followed) in stats.items():
+        out[k] = {"accuracy": c / n if n else float("nan"), "correct": c, "total": n}
+        if tagged:
+            out[k].update(followed=followed, followed_share=followed / n if n else float("nan"))
+    return out
 
 
 def pair_loaders(data: PairData, collate: AnswerCollator, settings: PretrainSettings) -> tuple[Any, Any]:

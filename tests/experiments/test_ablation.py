@@ -168,6 +168,23 @@ def test_summary_scopes_separate_yes_no_training_from_action_training():
     assert s["to_yes_no"]["cross"][0] == pytest.approx((0.8 + 0.2 + 0.4) / 3), "any training task, tested on yes/no tasks"
 
 
+def test_invalid_answers_are_reported_per_vlm_agent_and_test_task_in_generate_mode():
+    from types import SimpleNamespace
+
+    from physground.experiments.report import invalid_answer_lines
+
+    result = lambda bad, n: {"invalid_answers": bad, "episodes": n}  # noqa: E731
+    cells = [
+        {"agent": "vlm-grpo", "seed": 0, "train_task": "RollOff", "results": {"TowerStability": result(3, 10), "RollOff": result(0, 10)}},
+        {"agent": "vlm-grpo", "seed": 1, "train_task": "RollOff", "results": {"TowerStability": result(1, 10), "RollOff": result(5, 10)}},
+        {"agent": "cue-count", "seed": 0, "train_task": "RollOff", "results": {"TowerStability": result(0, 10), "RollOff": result(0, 10)}},
+    ]
+    preset = SimpleNamespace(test_tasks=("TowerStability", "RollOff"), answer_format="tagged")
+    lines = invalid_answer_lines(preset, cells)
+    assert "| vlm-grpo | 20.0 | 25.0 | 22.5 |" in lines and not any("cue-count" in line for line in lines)
+    assert any("`tagged`" in line for line in lines)
+
+
 def test_chance_normalised_summaries_subtract_each_test_task_s_chance():
     score = {("TowerStability", "TowerStability"): 1.0, ("TowerStability", "Catch"): 0.4, ("Catch", "Catch"): 0.7, ("Catch", "TowerStability"): 0.5}
     cells = [

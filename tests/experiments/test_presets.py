@@ -34,6 +34,10 @@ GOOD = "name: x\nagents: [vlm-ppo]\ntrain_tasks: [TowerStability]\ntest_tasks: a
         (GOOD + "slurm: {cpus: 4}\n", "slurm: unknown field 'cpus'"),
         (GOOD.replace("seeds: [0]", "seeds: []"), "seeds must be a non-empty list"),
         (GOOD + "task_version: 2\n", "task version must be an integer in \\[0, 1\\], got 2"),
+        (GOOD + "vlm_mode: write\n", "vlm_mode must be score or generate, got 'write'"),
+        (GOOD + "vlm_mode: generate\nanswer_format: xml\n", "unknown answer format 'xml'; valid: free, tagged"),
+        (GOOD + "answer_format: tagged\n", "answer format 'tagged' is for VLM agents in generate mode"),
+        (GOOD.replace("[vlm-ppo]", "[cue-count]").replace("{vlm-ppo: 16}", "{cue-count: 16}") + "vlm_mode: generate\n", "are for the VLM agents, and the preset has none"),
     ],
 )
 def test_a_bad_preset_is_one_line_naming_the_file_field_and_value_and_writes_nothing(text, message, tmp_path, capsys):

@@ -146,6 +146,9 @@ def test_pretraining_writes_parts_that_assemble_and_are_evaluated(base, tmp_path
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted([*S.PART_FILES, S.PARTS_JSON, "pretrain.json", "README.md"])
     assert summary["trained_parameters"] < summary["parameters"] and summary["steps"] >= 1
     assert sum(v["total"] for v in summary["held_out_accuracy"].values()) == summary["held_out_pairs"]
+    tagged = summary["held_out_tagged"]
+    assert sum(v["total"] for v in tagged.values()) == summary["held_out_pairs"] and all(v["correct"] <= v["followed"] <= v["total"] for v in tagged.values())
+    assert "## Instruction following" in (out / "README.md").read_text()
     assert "--language-model smollm2" in (out / "README.md").read_text() and f"--base {base}" in json.loads((out / S.PARTS_JSON).read_text())["command"]
     assert VLM.load(resolve_vlm(out)).generate([IMAGE], ["How many blocks are there?"], max_new_tokens=3) is not None
     with pytest.raises(ValueError, match="--init-from is for the tiny VLM"):

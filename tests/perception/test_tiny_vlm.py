@@ -103,3 +103,24 @@ def test_the_shipped_checkpoint_is_small_documented_and_answers_fresh_scenes():
     correct = sum(v["correct"] for v in scores.values())
     total = sum(v["total"] for v in scores.values())
     assert correct / total >= 0.85, scores
+
+
+def test_evaluation_in_the_tagged_format_counts_only_answers_in_it():
+    from physground.envs.answer_formats import answer_format
+    from physground.perception.tiny_vlm import PairData
+
+    class Scripted:  # answers by question, and records the prompts it was given
+        prompts: list[str] = []
+
+        def generate(self, images, prompts, max_new_tokens):
+            self.prompts += prompts
+            return ["<answer>3</answer>" if p.startswith("How many") else "red" for p in prompts]
+
+    data = PairData(np.zeros((1, 4, 4, 3), np.uint8), [(0, "How many blocks?", "3", "count"), (0, "What colour is it?", "red", "colour")], ["TowerStability"])
+    vlm = Scripted()
+    plain = evaluate_vlm(vlm, data)
+    assert plain["count"]["correct"] == 0 and plain["colour"]["correct"] == 1 and "followed" not in plain["count"]
+    tagged = evaluate_vlm(vlm, data, answer_format=answer_format("tagged"))
+    assert tagged["count"] == {"accuracy": 1.0, "correct": 1, "total": 1, "followed": 1, "followed_share": 1.0}
+    assert tagged["colour"]["correct"] == 0 and tagged["colour"]["followed"] == 0, "right word, not in the format"
+    assert vlm.prompts[-1] == "What colour is it? Write your answer between <answer> and </answer>."
