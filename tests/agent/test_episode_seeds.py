@@ -54,6 +54,7 @@ def _train(out, reset_cache=None) -> dict[str, torch.Tensor]:  # noqa: ANN001
     return policy.trainable_state()
 
 
+@pytest.mark.slow  # 15-70 s on the 2-core CI box: `make test-slow`
 def test_ppo_trains_on_the_stream_and_a_reset_cache_changes_nothing(tmp_path):
     plain = _train(tmp_path / "plain")
     cold = _train(tmp_path / "cold", tmp_path / "cache")

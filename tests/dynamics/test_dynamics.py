@@ -496,6 +496,7 @@ def test_train_dynamics_gives_the_model_the_datas_step(tmp_path):
         DynamicsModule(hidden=64, message_passing=2, init_from=str(tmp_path / "model"))
 
 
+@pytest.mark.slow  # 15-70 s on the 2-core CI box: `make test-slow`
 def test_train_dynamics_runs_lightning_ddp_on_two_cpu_processes(tmp_path, batch):
     """Several devices are Lightning DDP: here two spawned CPU processes over gloo; the exported
     model holds the weights they trained, not the starting ones."""

@@ -75,6 +75,7 @@ def test_stratified_draw_answers_as_asked_from_a_stratum_with_both_answers(make_
     assert v0.reset(seed=5)[1]["scene"] == make_env("RollOff").reset(seed=5)[1]["scene"]
 
 
+@pytest.mark.slow  # 15-70 s on the 2-core CI box: `make test-slow`
 def test_stratified_draw_removes_the_surface_shortcut():
     """The cue baseline of RollOff's surface: far above chance on v0, at chance on v1 (150
     episodes each; the 2,000-episode check of every task is the slow test below)."""

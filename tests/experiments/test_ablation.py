@@ -60,6 +60,7 @@ def test_other_phrasings_and_composed_tasks_are_evaluated_and_reported(tmp_path,
         Preset.load(str(tmp_path / "p.yaml"), composed_tasks=["RollOff"])
 
 
+@pytest.mark.slow  # 15-70 s on the 2-core CI box: `make test-slow`
 def test_resume_skips_finished_cells_and_same_seed_gives_the_same_csv(micro, tmp_path, llava_dir, monkeypatch, capsys):
     import physground.experiments.ablation as ablation
 
