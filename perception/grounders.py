@@ -497,7 +497,9 @@ class LearnedGrounder(Grounder):
             raise ValueError(f"learned grounder in {str(path)!r} does not match its config: {exc}") from exc
         probe = vlm.vision_features([np.zeros((8, 8, 3), np.uint8)])
         if tuple(probe.shape[1:]) != (config.num_tokens, config.feature_dim):
-            raise ValueError(f"grounder expects image tokens ({config.num_tokens}, {config.feature_dim}) but this VLM gives {tuple(probe.shape[1:])}")
+            raise ValueError(f"grounder in {str(path)!r} expects image tokens ({config.num_tokens}, {config.feature_dim}) but this VLM gives "
+                             f"{tuple(probe.shape[1:])}: a grounder reads the image tokens of the VLM it was trained with (train one on this VLM with "
+                             "`physground train-grounder --vlm ...`)")
         refiner = _load_refiner(path, meta["refiner"]) if "refiner" in meta else None
         return cls(vlm, head, threshold=float(meta.get("threshold", 0.5)), refiner=refiner)
 

@@ -158,3 +158,8 @@ def test_the_shipped_learned_grounder_grounds_fresh_scenes(tiny_vlm, fresh_scene
     results = evaluate_grounder(grounder, fresh_scenes)
     assert results["all"]["count_accuracy"] >= 0.75 and results["all"]["colour_accuracy"] >= 0.75
     assert results["all"]["position_error"] < 0.5
+
+
+def test_a_grounder_refuses_a_vlm_whose_image_tokens_it_was_not_trained_on(llava_dir):
+    with pytest.raises(ValueError, match=r"expects image tokens \(64, 256\) but this VLM gives .*train one on this VLM with `physground train-grounder --vlm"):
+        LearnedGrounder.load(SHIPPED_GROUNDER, VLM.load(llava_dir))
