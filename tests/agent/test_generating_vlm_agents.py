@@ -104,3 +104,25 @@ def test_sft_in_the_tagged_format_teaches_the_formatted_answer_to_the_formatted_
     assert seen and all(p.endswith("between <answer> and </answer>.") for prompts, _ in seen for p in prompts)
     targets = {o[0] if isinstance(o, list) else o for _, options in seen for o in options}
     assert targets <= {"<answer>yes</answer>", "<answer>no</answer>"} and len(targets) == 2
+
+
+def test_an_ablation_in_the_paper_s_protocol_counts_and_reports_its_invalid_answers(tmp_path, llava_dir):
+    import csv
+    import json
+
+    from physground.experiments.ablation import run_ablation
+
+    (tmp_path / "p.yaml").write_text(
+        "name: protocol\nagents: [vlm-zero-shot, vlm-grpo]\ntrain_tasks: [TowerStability]\ntest_tasks: [TowerStability]\nseeds: [0]\n"
+        "steps: {vlm-grpo: 4}\neval_episodes: 3\nimage_size: 64\nvlm_mode: generate\nanswer_format: tagged\n"
+        "grpo: {prompts_per_update: 1, group_size: 4, minibatch: 4}\n"
+    )
+    out = tmp_path / "out"
+    run_ablation(Preset.load(str(tmp_path / "p.yaml"), vlm=str(llava_dir)), str(out), workers=1, progress=False)
+    config = json.loads((out / "cells" / "vlm-grpo__TowerStability__0" / "config.json").read_text())
+    assert config["agent"]["vlm_mode"] == "generate" and config["agent"]["answer_format"] == "tagged"
+    rows = {r["agent"]: r for r in csv.DictReader((out / "transfer.csv").open())}
+    for agent in ("vlm-zero-shot", "vlm-grpo"):
+        recorded = json.loads((out / "cells" / f"{agent}__{'none' if agent == 'vlm-zero-shot' else 'TowerStability'}__0" / "eval.json").read_text())
+        assert int(rows[agent]["invalid_answers"]) == recorded["TowerStability"]["invalid_answers"] <= 3
+    assert "## Invalid answers" in (out / "transfer.md").read_text()
