@@ -200,6 +200,7 @@ def test_a_hybrid_run_records_and_loads_the_dynamics_model_it_was_given(tmp_path
         AgentSpec("hybrid-task-code-oracle", "RollOff", grounder="g")
 
 
+@pytest.mark.slow  # 10-20 s on the 2-core CI box: `make test-slow`
 def test_a_run_records_its_anti_aliasing_and_is_evaluated_with_it(tmp_path, monkeypatch):
     import physground.agent.evaluation as evaluation
     from physground.agent.evaluation import evaluate_run

@@ -106,6 +106,7 @@ def test_sft_in_the_tagged_format_teaches_the_formatted_answer_to_the_formatted_
     assert targets <= {"<answer>yes</answer>", "<answer>no</answer>"} and len(targets) == 2
 
 
+@pytest.mark.slow  # 10-20 s on the 2-core CI box: `make test-slow`
 def test_an_ablation_in_the_paper_s_protocol_counts_and_reports_its_invalid_answers(tmp_path, llava_dir):
     import csv
     import json

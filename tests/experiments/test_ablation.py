@@ -252,6 +252,7 @@ def test_an_ablation_recorded_before_anti_aliasing_resumes_only_with_aliased_ren
     assert not is_recorded_preset(legacy, dataclasses.replace(preset, multisamples=4))
 
 
+@pytest.mark.slow  # 10-20 s on the 2-core CI box: `make test-slow`
 def test_a_cell_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, llava_dir):
     import torch
 
@@ -301,6 +302,7 @@ def test_the_grid_has_no_grpo_cell_for_a_multi_step_task_and_train_agent_refuses
         AgentSpec("vlm-grpo", "Catch")
 
 
+@pytest.mark.slow  # 10-20 s on the 2-core CI box: `make test-slow`
 def test_a_failing_cell_does_not_stop_the_others_and_is_named(micro, tmp_path, monkeypatch):
     import shutil
 
