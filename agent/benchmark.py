@@ -92,7 +92,7 @@ def cartpole_correctness(seeds: tuple[int, ...] = (1, 2, 3), steps: int = 100_00
     return {"steps": steps, "greedy_mean_return": out, "all_at_least_475": all(v >= 475 for v in out.values())}
 
 
-class _UpdateClock(TrainerCallback):
+class UpdateClock(TrainerCallback):
     """The wall-clock time of every update's end."""
 
     def __init__(self) -> None:
@@ -111,7 +111,7 @@ def vlm_ppo_speed(accelerator: str = "cpu", updates: int = 3, num_envs: int = 8,
     spec = AgentSpec("vlm-ppo", "TowerStability", vlm=vlm)
     config = dataclasses.replace(agent_ppo_config(spec.agent, steps=(updates + 1) * num_envs * 16), num_envs=num_envs)
     policy = build_policy(spec)
-    clock = _UpdateClock()
+    clock = UpdateClock()
     with tempfile.TemporaryDirectory() as tmp:
         train_ppo(policy, [env_factory("TowerStability")] * num_envs, config, RunDir(tmp), seed=0, accelerator=accelerator, progress=False, callbacks=[clock])
     timings = clock.times

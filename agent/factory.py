@@ -131,9 +131,10 @@ class AgentSpec:
             raise ValueError(f"{self.agent} trains on one-step tasks only (GRPO samples a group of answers to one scene); {self.task} is multi-step: use vlm-ppo")
         if self.vlm_mode not in ("score", "generate"):
             raise ValueError(f"unknown VLM mode {self.vlm_mode!r}; valid: score, generate")
-        if answer_format(self.answer_format).tagged and not self.agent.startswith("vlm"):
+        tagged = answer_format(self.answer_format).tagged
+        if tagged and not self.agent.startswith("vlm"):
             raise ValueError(f"answer format {self.answer_format!r} is for the VLM agents that generate; {self.agent} does not write its answers")
-        if answer_format(self.answer_format).tagged and self.vlm_mode != "generate":
+        if tagged and self.vlm_mode != "generate":
             raise ValueError(f"answer format {self.answer_format!r} is for VLM agents in generate mode (vlm_mode='generate'); {self.agent} has vlm_mode {self.vlm_mode!r}")
         if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
             raise ValueError(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")

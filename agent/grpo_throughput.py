@@ -67,16 +67,23 @@ class ThroughputSettings:
     accelerator: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("prompts_per_update", "group_size", "minibatch", "updates", "lora_rank", "repeats"):
+        _ = self.grpo_config  # GRPOConfig checks the trainer's fields, naming a bad one
+        for name in ("updates", "lora_rank", "repeats"):  # timed updates: GRPOConfig sees one more
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.group_size < 2:
-            raise ValueError(f"group_size must be at least 2 (advantages are relative), got {self.group_size}")
         if (self.prompts_per_update * self.group_size) % self.minibatch:
             raise ValueError(f"minibatch ({self.minibatch}) must divide prompts_per_update x group_size ({self.prompts_per_update * self.group_size})")
         if self.accelerator not in ("cpu", "cuda"):
             raise ValueError(f"accelerator must be cpu or cuda, got {self.accelerator!r}")
+
+    @property
+    def grpo_config(self) -> Any:
+        """physground's GRPO settings of this measurement (one untimed warm-up update first)."""
+        from physground.agent.configs import GRPOConfig
+
+        return GRPOConfig(updates=self.updates + 1, prompts_per_update=self.prompts_per_update, group_size=self.group_size,
+                          lr=self.lr, kl_coef=self.kl_coef, minibatch=self.minibatch, checkpoint_every=10_000)
 
     @property
     def answers_per_update(self) -> int:
@@ -122,35 +129,20 @@ def draw_episodes(settings: ThroughputSettings, cache: Path) -> list[dict[str, A
         env.close()
 
 
-class _UpdateTimes:
-    """Wall-clock time at the end of every update (a ``TrainerCallback``)."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def on_update(self, run: Any, update: int, record: dict[str, Any]) -> None:
-        self.times.append(time.perf_counter())
-
-    def on_checkpoint(self, run: Any, update: int) -> None:
-        pass
-
-
 def physground_samples_per_s(settings: ThroughputSettings, cache: Path) -> dict[str, Any]:
     """Samples/s of ``agent.grpo.train_grpo`` over the timed updates."""
     import torch
 
-    from physground.agent.configs import GRPOConfig
+    from physground.agent.benchmark import UpdateClock
     from physground.agent.factory import build_policy
     from physground.agent.grpo import train_grpo
     from physground.agent.run import RunDir
 
     torch.manual_seed(settings.seed)
     policy = build_policy(_spec(settings))
-    config = GRPOConfig(updates=settings.updates + 1, prompts_per_update=settings.prompts_per_update, group_size=settings.group_size,
-                        lr=settings.lr, kl_coef=settings.kl_coef, minibatch=settings.minibatch, checkpoint_every=10_000)
-    clock = _UpdateTimes()
+    clock = UpdateClock()
     with tempfile.TemporaryDirectory() as tmp:
-        train_grpo(policy, _env_fn(settings, cache), config, RunDir(Path(tmp) / "run"), seed=settings.seed, progress=False,
+        train_grpo(policy, _env_fn(settings, cache), settings.grpo_config, RunDir(Path(tmp) / "run"), seed=settings.seed, progress=False,
                    accelerator=settings.accelerator, callbacks=[clock])
     seconds = clock.times[-1] - clock.times[0]
     return {"samples_per_s": settings.answers_per_update * settings.updates / seconds, "seconds_timed": seconds, "samples_timed": settings.answers_per_update * settings.updates}
