@@ -74,6 +74,9 @@ class ThroughputSettings:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if (self.prompts_per_update * self.group_size) % self.minibatch:
             raise ValueError(f"minibatch ({self.minibatch}) must divide prompts_per_update x group_size ({self.prompts_per_update * self.group_size})")
+        from physground.envs.answer_formats import answer_format
+
+        answer_format(self.answer_format)  # raises naming an unknown one, before any episode is drawn
         if self.accelerator not in ("cpu", "cuda"):
             raise ValueError(f"accelerator must be cpu or cuda, got {self.accelerator!r}")
 

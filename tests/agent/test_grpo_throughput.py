@@ -12,6 +12,10 @@ def test_settings_name_a_bad_value():
         ThroughputSettings(minibatch=5)
     with pytest.raises(ValueError, match="group_size must be at least 2"):
         ThroughputSettings(group_size=1)
+    with pytest.raises(ValueError, match="unknown answer format 'xml'"):
+        ThroughputSettings(answer_format="xml")
+    with pytest.raises(ValueError, match="updates must be a positive integer, got 0"):
+        ThroughputSettings(updates=0)
     with pytest.raises(ValueError, match="accelerator must be cpu or cuda, got 'tpu'"):
         ThroughputSettings(accelerator="tpu")
     assert ThroughputSettings().episodes == 4 * 8 and ThroughputSettings().answers_per_update == 128
